@@ -1,0 +1,70 @@
+"""The engine interface: the JSON-lines protocol between the GUI side and the engine process.
+
+Commands go to the engine process on its stdin, events come back on a private pipe, one JSON
+object per line. This module holds the names and the shapes; `host.py` speaks it and
+`app.core.engine` drives it. Nothing here imports an engine library.
+
+Commands (key "cmd"):
+  load        path, n_ctx, n_gpu_layers, n_threads, engine ("llama_cpp" | "mlx")
+  chat        id, messages [{role, content}], params {temperature, top_p, max_tokens,
+              thinking_budget (tokens or null)}
+  answer_now  id   end the thinking now and let the model answer from what it has
+  cancel      id
+  unload
+  shutdown
+Events (key "event"):
+  ready       pid, engine versions
+  loaded      info {path, architecture, context_length, n_ctx, n_layers, chat_template,
+              gpu_offload, n_gpu_layers, rss_bytes, size_bytes, load_seconds, ...}
+  unloaded    rss_bytes
+  started     id, prompt_tokens, thinking_open (the rendered prompt ends inside a think
+              block), think_start, think_end
+  delta       id, text (raw model text, tags included; batched, the first never delayed)
+  done        id, stats {completion_tokens, prompt_tokens, ttft_s, decode_tps, elapsed_s,
+              stop_reason ("eos" | "length" | "cancelled" | "answer_now"?), peak_rss_bytes}
+  error       id (or null), kind (ERROR_KINDS), message
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+PROTOCOL_VERSION = 1
+
+ErrorKind = Literal[
+    "bad_model", "out_of_memory", "context_overflow", "engine_crashed", "bad_request", "internal"
+]
+ERROR_KINDS: tuple[str, ...] = (
+    "bad_model",
+    "out_of_memory",
+    "context_overflow",
+    "engine_crashed",
+    "bad_request",
+    "internal",
+)
+STOP_REASONS: tuple[str, ...] = ("eos", "length", "cancelled")
+
+# Time-based batching of deltas: the first delta of a request goes out at once, later ones
+# at most every DELTA_FLUSH_S so a fast model does not flood the pipe or the GUI.
+DELTA_FLUSH_S = 0.016
+
+# Environment variables the engine process must never see (it reads untrusted files).
+SECRET_ENV_VARS: tuple[str, ...] = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_API_TOKEN",
+    "OPENAI_API_KEY",
+)
+
+
+class EngineFailure(Exception):
+    """An error the engine reports in words: `kind` is one of ERROR_KINDS."""
+
+    def __init__(self, kind: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+
+    def to_event(self, request_id: str | None = None) -> dict[str, Any]:
+        return {"event": "error", "id": request_id, "kind": self.kind, "message": self.message}

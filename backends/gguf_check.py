@@ -1,0 +1,202 @@
+"""Check a GGUF file's header in pure Python before llama.cpp's native parser sees it.
+
+llama.cpp aborts the whole process on malformed metadata and its parser has a history of
+memory-safety bugs, so the engine process refuses what is obviously broken first: wrong
+magic or version, absurd counts, strings or arrays running past the end of the file,
+tensors outside the data section, a bad alignment, split parts that disagree with their
+name. It also returns the scalar metadata (architecture, context length, chat template),
+which the engine reports without loading the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from gguf.constants import GGML_QUANT_SIZES
+
+MAX_TENSORS = 1 << 20
+MAX_KV = 1 << 16
+MAX_STRING = 1 << 26  # 64 MiB: a chat template or a merges entry never comes close
+MAX_ARRAY = 1 << 24
+MAX_DIMS = 4
+SPLIT_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+# value type id -> (struct format, size); 8 = string, 9 = array
+_SCALARS: dict[int, tuple[str, int]] = {
+    0: ("<B", 1),
+    1: ("<b", 1),
+    2: ("<H", 2),
+    3: ("<h", 2),
+    4: ("<I", 4),
+    5: ("<i", 4),
+    6: ("<f", 4),
+    7: ("<?", 1),
+    10: ("<Q", 8),
+    11: ("<q", 8),
+    12: ("<d", 8),
+}
+_STRING, _ARRAY = 8, 9
+
+
+class GGUFError(ValueError):
+    """The file is not a GGUF model llama.cpp can safely open; the message says why."""
+
+
+@dataclass(frozen=True)
+class GGUFHeader:
+    path: str
+    version: int
+    tensor_count: int
+    metadata: dict[str, Any] = field(repr=False)  # scalars; arrays as their length
+    tensor_bytes: int = 0
+    file_size: int = 0
+
+    @property
+    def architecture(self) -> str | None:
+        return self.metadata.get("general.architecture")
+
+    def arch_value(self, key: str) -> Any:
+        return self.metadata.get(f"{self.architecture}.{key}")
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.metadata.get("tokenizer.chat_template")
+
+
+class _Reader:
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self.f = f
+        self.size = size
+
+    def need(self, n: int, what: str) -> None:
+        if n < 0 or self.f.tell() + n > self.size:
+            raise GGUFError(f"the file is cut short or corrupt ({what} runs past its end)")
+
+    def unpack(self, fmt: str, n: int, what: str) -> Any:
+        self.need(n, what)
+        return struct.unpack(fmt, self.f.read(n))[0]
+
+    def string(self, what: str) -> str:
+        n = self.unpack("<Q", 8, what)
+        if n > MAX_STRING:
+            raise GGUFError(f"the file is corrupt ({what} claims {n} bytes)")
+        self.need(n, what)
+        return self.f.read(n).decode("utf-8", errors="replace")
+
+    def skip(self, n: int, what: str) -> None:
+        self.need(n, what)
+        self.f.seek(n, os.SEEK_CUR)
+
+    def value(self, vtype: int, key: str, depth: int = 0) -> Any:
+        if vtype in _SCALARS:
+            fmt, n = _SCALARS[vtype]
+            return self.unpack(fmt, n, key)
+        if vtype == _STRING:
+            return self.string(key)
+        if vtype == _ARRAY and depth == 0:
+            etype = self.unpack("<I", 4, key)
+            count = self.unpack("<Q", 8, key)
+            if count > MAX_ARRAY:
+                raise GGUFError(f"the file is corrupt (array {key} claims {count} items)")
+            if etype in _SCALARS:
+                self.skip(count * _SCALARS[etype][1], key)
+            elif etype == _STRING:
+                for _ in range(count):
+                    self.skip(self.unpack("<Q", 8, key), key)
+            else:
+                raise GGUFError(f"the file is corrupt (array {key} of unknown type {etype})")
+            return count
+        raise GGUFError(f"the file is corrupt (metadata {key} has unknown type {vtype})")
+
+
+def check_gguf(path: str | os.PathLike[str]) -> GGUFHeader:
+    """Read and validate the header of `path`; raise GGUFError with a readable reason."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise GGUFError(f"there is no file at {path}")
+    if os.path.isdir(path):
+        raise GGUFError(f"{path} is a folder, not a model file: choose the .gguf file inside it")
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise GGUFError(f"{os.path.basename(path)} is not a GGUF model file")
+        r = _Reader(f, size)
+        version = r.unpack("<I", 4, "version")
+        if version not in (2, 3):
+            raise GGUFError(f"GGUF version {version} is not supported (expected 2 or 3)")
+        n_tensors = r.unpack("<Q", 8, "tensor count")
+        n_kv = r.unpack("<Q", 8, "metadata count")
+        if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
+            raise GGUFError(
+                f"the file is corrupt (it claims {n_tensors} tensors, {n_kv} metadata keys)"
+            )
+        meta: dict[str, Any] = {}
+        for _ in range(n_kv):
+            key = r.string("a metadata key")
+            meta[key] = r.value(r.unpack("<I", 4, key), key)
+        tensors = [_read_tensor_info(r) for _ in range(n_tensors)]
+        alignment = meta.get("general.alignment", 32)
+        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+            raise GGUFError(f"the file is corrupt (alignment {alignment} is not a power of two)")
+        data_start = -(-f.tell() // alignment) * alignment
+    total = 0
+    for name, offset, nbytes in tensors:
+        if offset % alignment or data_start + offset + nbytes > size:
+            raise GGUFError(f"the file is cut short or corrupt (tensor {name} lies outside it)")
+        total += nbytes
+    _check_split(path, meta)
+    return GGUFHeader(path, version, n_tensors, meta, total, size)
+
+
+def _read_tensor_info(r: _Reader) -> tuple[str, int, int]:
+    name = r.string("a tensor name")
+    n_dims = r.unpack("<I", 4, name)
+    if not 1 <= n_dims <= MAX_DIMS:
+        raise GGUFError(f"the file is corrupt (tensor {name} has {n_dims} dimensions)")
+    elements = 1
+    for _ in range(n_dims):
+        dim = r.unpack("<Q", 8, name)
+        if dim == 0 or dim > 1 << 40:
+            raise GGUFError(f"the file is corrupt (tensor {name} has a dimension of {dim})")
+        elements *= dim
+    ggml_type = r.unpack("<I", 4, name)
+    offset = r.unpack("<Q", 8, name)
+    sizes = _ggml_block_sizes()
+    if ggml_type not in sizes:
+        raise GGUFError(f"tensor {name} has type {ggml_type}, unknown to this version")
+    block, block_bytes = sizes[ggml_type]
+    return name, offset, -(-elements // block) * block_bytes
+
+
+@functools.cache
+def _ggml_block_sizes() -> dict[int, tuple[int, int]]:
+    """ggml type id -> (elements per block, bytes per block), from the gguf package."""
+    return {int(t): v for t, v in GGML_QUANT_SIZES.items()}
+
+
+def _check_split(path: str, meta: dict[str, Any]) -> None:
+    m = SPLIT_NAME.search(os.path.basename(path))
+    if not m:
+        return
+    index, count = int(m.group(1)), int(m.group(2))
+    if meta.get("split.count", count) != count or meta.get("split.no", index - 1) != index - 1:
+        raise GGUFError(
+            f"{os.path.basename(path)} says part {meta.get('split.no', 0) + 1} of "
+            f"{meta.get('split.count')}, which does not match its name"
+        )
+    if index == 1:
+        missing = [
+            SPLIT_NAME.sub(f"-{i:05d}-of-{count:05d}.gguf", path)
+            for i in range(2, count + 1)
+            if not os.path.exists(SPLIT_NAME.sub(f"-{i:05d}-of-{count:05d}.gguf", path))
+        ]
+        if missing:
+            raise GGUFError(
+                f"this model is split into {count} files and {len(missing)} are missing "
+                f"(first: {os.path.basename(missing[0])}); download all the parts"
+            )

@@ -1,0 +1,302 @@
+"""The llama.cpp engine (llama-cpp-python), run only inside the engine process.
+
+It checks the GGUF header in Python before the native loader sees the file, renders the
+chat template itself in a sandbox (so it knows whether the prompt pre-opens `<think>`),
+streams raw text token by token, and ends the thinking on request (Answer now, thinking
+budget) by closing the think tag in the prompt and continuing from the cached prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import EngineFailure
+from backends.chat_template import TemplateError, render_chat
+from backends.gguf_check import GGUFError, check_gguf
+from backends.think_tags import close_tag_for, prompt_opens_thinking
+from backends.util import process_rss
+
+DEFAULT_N_CTX = 8192
+
+
+@dataclass
+class GenerationControl:
+    """Flags the host sets from its command loop while a generation runs."""
+
+    cancelled: bool = False
+    answer_now: bool = False
+
+
+@dataclass
+class _Request:
+    request_id: str
+    messages: list[dict[str, str]]
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    thinking_budget: int | None = None
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_request(cmd: dict[str, Any]) -> _Request:
+    """Validate a `chat` command; raise EngineFailure("bad_request") in words."""
+    messages = cmd.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise EngineFailure("bad_request", "There is nothing to answer: the message list is empty.")
+    for m in messages:
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            raise EngineFailure("bad_request", "Each message needs a role and a text content.")
+        if m.get("role") not in ("system", "user", "assistant"):
+            raise EngineFailure("bad_request", f"Unknown message role {m.get('role')!r}.")
+    p = cmd.get("params") or {}
+    budget = p.get("thinking_budget")
+    return _Request(
+        request_id=str(cmd.get("id")),
+        messages=messages,
+        temperature=float(p.get("temperature", 0.6)),
+        top_p=float(p.get("top_p", 0.95)),
+        max_tokens=max(1, int(p.get("max_tokens", 4096))),
+        thinking_budget=int(budget) if budget else None,
+        seed=p.get("seed"),
+    )
+
+
+class LlamaCppEngine:
+    """One loaded GGUF model; not thread-safe (the host runs one generation at a time)."""
+
+    name = "llama_cpp"
+
+    def __init__(self) -> None:
+        self.llm: Any = None
+        self.info: dict[str, Any] = {}
+        self._template: str | None = None
+        self._bos = ""
+        self._eos = ""
+
+    def load(
+        self, path: str, n_ctx: int | None = None, n_gpu_layers: int = -1, **opts: Any
+    ) -> dict[str, Any]:
+        try:
+            header = check_gguf(path)
+        except GGUFError as exc:
+            raise EngineFailure("bad_model", f"Cannot load this model: {exc}.") from exc
+        import llama_cpp
+
+        self.unload()
+        train_ctx = int(header.arch_value("context_length") or 0)
+        n_ctx = int(n_ctx or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
+        rss_before = process_rss()
+        t0 = time.perf_counter()
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=path,
+                n_ctx=n_ctx,
+                n_gpu_layers=int(n_gpu_layers),
+                n_threads=opts.get("n_threads") or None,
+                n_batch=min(512, n_ctx),
+                flash_attn=bool(opts.get("flash_attn", False)),
+                use_mmap=bool(opts.get("use_mmap", True)),
+                verbose=True,  # logs go to stderr, which the client keeps for crash reports
+            )
+        except ValueError as exc:
+            raise _load_failure(str(exc), path, n_ctx) from exc
+        load_s = time.perf_counter() - t0
+        self._template = header.chat_template
+        self._bos = self._token_text(self.llm.token_bos())
+        self._eos = self._token_text(self.llm.token_eos())
+        self.info = {
+            "path": os.path.abspath(path),
+            "engine": self.name,
+            "engine_version": llama_cpp.__version__,
+            "architecture": header.architecture,
+            "name": header.metadata.get("general.name"),
+            "context_length": train_ctx or None,
+            "n_ctx": self.llm.n_ctx(),
+            "n_layers": header.arch_value("block_count"),
+            "chat_template": header.chat_template is not None,
+            "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+            "n_gpu_layers": int(n_gpu_layers),
+            "size_bytes": header.file_size,
+            "tensor_bytes": header.tensor_bytes,
+            "load_seconds": round(load_s, 3),
+            "rss_before_bytes": rss_before,
+            "rss_bytes": process_rss(),
+        }
+        return self.info
+
+    def unload(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+            self.info = {}
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    def generate(
+        self,
+        cmd: dict[str, Any],
+        control: GenerationControl,
+        emit: Callable[[dict[str, Any]], None],
+        emit_text: Callable[[str, int], None],
+    ) -> dict[str, Any]:
+        """Stream one answer; `emit` sends events, `emit_text(text, tokens)` sends raw text."""
+        if self.llm is None:
+            raise EngineFailure("bad_request", "No model is loaded: load one first.")
+        req = parse_request(cmd)
+        try:
+            prompt = render_chat(self._template, req.messages, self._bos, self._eos)
+        except TemplateError as exc:
+            raise EngineFailure("bad_model", str(exc)) from exc
+        open_tag = prompt_opens_thinking(prompt)
+        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        n_ctx = self.llm.n_ctx()
+        if len(tokens) >= n_ctx:
+            raise EngineFailure(
+                "context_overflow",
+                f"The conversation is {len(tokens):,} tokens long but the model was loaded "
+                f"with a {n_ctx:,}-token context: start a new chat, drop old turns, or reload "
+                "with a larger context.",
+            )
+        emit(
+            {
+                "event": "started",
+                "id": req.request_id,
+                "prompt_tokens": len(tokens),
+                "thinking_open": open_tag is not None,
+                "think_start": open_tag or "<think>",
+                "think_end": close_tag_for(open_tag or "<think>"),
+            }
+        )
+        return self._stream(req, tokens, open_tag, control, emit_text)
+
+    def _stream(
+        self,
+        req: _Request,
+        prompt_tokens: list[int],
+        open_tag: str | None,
+        control: GenerationControl,
+        emit_text: Callable[[str, int], None],
+    ) -> dict[str, Any]:
+        n_ctx = self.llm.n_ctx()
+        close_tag = close_tag_for(open_tag or "<think>")
+        state = _ThinkState(open_tag is not None, close_tag)
+        tokens = list(prompt_tokens)
+        produced = 0
+        t0 = time.perf_counter()
+        first: float | None = None
+        stop = "eos"
+        while True:
+            budget_left = req.max_tokens - produced
+            room = n_ctx - len(tokens)
+            if budget_left <= 0 or room <= 0:
+                stop = "length"
+                break
+            ended_thinking = False
+            stream = self.llm.create_completion(
+                prompt=tokens,
+                max_tokens=min(budget_left, room),
+                temperature=req.temperature,
+                top_p=req.top_p,
+                seed=req.seed,
+                stream=True,
+            )
+            try:
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    text = choice.get("text") or ""
+                    if text:
+                        if first is None:
+                            first = time.perf_counter()
+                        produced += 1
+                        state.feed(text)
+                        emit_text(text, 1)
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        stop = "length" if finish == "length" else "eos"
+                    if control.cancelled:
+                        stop = "cancelled"
+                        break
+                    over_budget = (
+                        req.thinking_budget is not None
+                        and state.thinking_tokens >= req.thinking_budget
+                    )
+                    if state.thinking and (control.answer_now or over_budget):
+                        ended_thinking = True
+                        break
+            finally:
+                stream.close()
+            if not ended_thinking:
+                break
+            # Close the think block in the prompt and let the model answer from there.
+            control.answer_now = False
+            tokens = list(prompt_tokens) + self._generated_tokens(state)
+            closing = "\n" + close_tag + "\n\n"
+            tokens += self.llm.tokenize(closing.encode(), add_bos=False, special=True)
+            state.feed(closing, 0)
+            emit_text(closing, 0)
+        elapsed = time.perf_counter() - t0
+        decode_s = (time.perf_counter() - first) if first else 0.0
+        return {
+            "completion_tokens": produced,
+            "prompt_tokens": len(prompt_tokens),
+            "ttft_s": round(first - t0, 4) if first else None,
+            "decode_tps": round((produced - 1) / decode_s, 2)
+            if produced > 1 and decode_s
+            else None,
+            "elapsed_s": round(elapsed, 4),
+            "stop_reason": stop,
+            "thinking_tokens": state.thinking_tokens,
+            "ended_in_thinking": state.thinking,
+            "peak_rss_bytes": process_rss(),
+        }
+
+    def _generated_tokens(self, state: _ThinkState) -> list[int]:
+        return self.llm.tokenize(state.text.encode("utf-8"), add_bos=False, special=True)
+
+
+class _ThinkState:
+    """Tracks whether the stream is inside the think block, for Answer now and the budget."""
+
+    def __init__(self, thinking: bool, close_tag: str) -> None:
+        self.thinking = thinking
+        self.close_tag = close_tag
+        self.open_tag = {"</think>": "<think>", "</thinking>": "<thinking>"}.get(
+            close_tag, "[THINK]"
+        )
+        self.text = ""
+        self.thinking_tokens = 0
+
+    def feed(self, text: str, tokens: int = 1) -> None:
+        start = max(0, len(self.text) - len(self.close_tag))
+        self.text += text
+        if self.thinking:
+            self.thinking_tokens += tokens
+        tail = self.text[start:]
+        if self.thinking and self.close_tag in tail:
+            self.thinking = False
+        elif not self.thinking and self.open_tag in tail:
+            self.thinking = True
+
+
+def _load_failure(message: str, path: str, n_ctx: int) -> EngineFailure:
+    if "context" in message:
+        return EngineFailure(
+            "out_of_memory",
+            f"The model file loaded but there is not enough memory for a {n_ctx:,}-token "
+            "context: choose a smaller context or a smaller model.",
+            message,
+        )
+    return EngineFailure(
+        "bad_model",
+        f"llama.cpp could not load {os.path.basename(path)}: the file may be damaged, or its "
+        "architecture is not supported by this version of llama.cpp.",
+        message,
+    )
