@@ -27,7 +27,9 @@ Events (key "event"):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 PROTOCOL_VERSION = 1
 
@@ -68,3 +70,45 @@ class EngineFailure(Exception):
 
     def to_event(self, request_id: str | None = None) -> dict[str, Any]:
         return {"event": "error", "id": request_id, "kind": self.kind, "message": self.message}
+
+
+@dataclass
+class GenerationControl:
+    """Flags the host sets from its command loop while a generation runs on its thread."""
+
+    cancelled: bool = False
+    answer_now: bool = False
+
+
+# emit(event) sends a protocol event; emit_text(text, tokens) queues raw model text.
+Emit = Callable[[dict[str, Any]], None]
+EmitText = Callable[[str, int], None]
+
+
+class Engine(Protocol):
+    """What every engine in the engine process provides (llama.cpp, MLX, a remote server).
+
+    `generate` must send one `started` event through `emit`, stream the model's raw text
+    through `emit_text` (tags included; reasoning that a server sends as a separate field is
+    wrapped in `<think>…</think>` so one splitter serves all), check `control` after every
+    token, and return the `done` stats. Failures raise EngineFailure.
+    """
+
+    name: str
+    info: dict[str, Any]
+
+    def load(self, path: str, **opts: Any) -> dict[str, Any]: ...
+
+    def generate(
+        self, cmd: dict[str, Any], control: GenerationControl, emit: Emit, emit_text: EmitText
+    ) -> dict[str, Any]: ...
+
+    def unload(self) -> None: ...
+
+
+# engine name -> "module:Class", imported only when that engine is first used
+ENGINES: dict[str, str] = {
+    "llama_cpp": "backends.llama_cpp:LlamaCppEngine",
+    "mlx": "backends.mlx:MlxEngine",
+    "openai": "backends.openai_compat:OpenAICompatEngine",
+}

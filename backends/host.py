@@ -9,6 +9,7 @@ protocol. A native crash kills only this process; the client reports it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from backends.base import DELTA_FLUSH_S, PROTOCOL_VERSION, EngineFailure
+from backends.base import DELTA_FLUSH_S, ENGINES, PROTOCOL_VERSION, EngineFailure, GenerationControl
 from backends.util import process_rss
 
 
@@ -103,13 +104,11 @@ class Host:
         path = cmd.get("path")
         if not isinstance(path, str) or not path:
             raise EngineFailure("bad_request", "No model file was given.")
-        engine_name = cmd.get("engine", "llama_cpp")
-        if engine_name != "llama_cpp":
-            raise EngineFailure("bad_request", f"The engine {engine_name!r} is not available.")
-        from backends.llama_cpp import LlamaCppEngine
-
-        if self.engine is None:
-            self.engine = LlamaCppEngine()
+        engine_name = cmd.get("engine") or "llama_cpp"
+        if self.engine is None or self.engine.name != engine_name:
+            if self.engine is not None:
+                self.engine.unload()
+            self.engine = make_engine(engine_name)
         opts = {k: v for k, v in cmd.items() if k not in ("cmd", "path", "engine")}
         info = self.engine.load(path, **opts)
         self.writer.send({"event": "loaded", "info": info})
@@ -119,8 +118,6 @@ class Host:
             raise EngineFailure("bad_request", "The engine is still answering: stop it first.")
         if self.engine is None or not self.engine.info:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
-        from backends.llama_cpp import GenerationControl
-
         self._wait_idle()  # a finished generation's thread may still be winding down
         self.busy = True
         self.control = GenerationControl()
@@ -153,6 +150,21 @@ class Host:
         if self.worker is not None:
             self.worker.join()
             self.worker = None
+
+
+def make_engine(name: str) -> Any:
+    """Import and build the named engine; a missing library is a clear error."""
+    target = ENGINES.get(name)
+    if target is None:
+        raise EngineFailure("bad_request", f"There is no engine called {name!r}.")
+    module_name, class_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EngineFailure(
+            "bad_request", f"The {name} engine is not installed here ({exc.name} is missing)."
+        ) from exc
+    return getattr(module, class_name)()
 
 
 def protocol_channel() -> TextIO:

@@ -14,21 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import EngineFailure
+from backends.base import EngineFailure, GenerationControl
 from backends.chat_template import TemplateError, render_chat
 from backends.gguf_check import GGUFError, check_gguf
 from backends.think_tags import close_tag_for, prompt_opens_thinking
 from backends.util import process_rss
 
 DEFAULT_N_CTX = 8192
-
-
-@dataclass
-class GenerationControl:
-    """Flags the host sets from its command loop while a generation runs."""
-
-    cancelled: bool = False
-    answer_now: bool = False
 
 
 @dataclass
