@@ -1,0 +1,131 @@
+"""Where the person writes: Enter sends, Shift+Enter adds a line, Esc stops.
+
+Also the Stop / Answer now buttons while an answer streams, the thinking budget, and the
+button that opens the generation settings.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+)
+
+BUDGETS = [
+    (None, "Thinking: no limit"),
+    (512, "Thinking: 512 tokens"),
+    (1024, "Thinking: 1k tokens"),
+    (2048, "Thinking: 2k tokens"),
+    (4096, "Thinking: 4k tokens"),
+    (8192, "Thinking: 8k tokens"),
+    (16384, "Thinking: 16k tokens"),
+]
+
+
+class Composer(QFrame):
+    sig_send = Signal(str)
+    sig_stop = Signal()
+    sig_answer_now = Signal()
+    sig_budget_changed = Signal(object)  # int or None
+    sig_open_settings = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Composer")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 10, 8)
+        layout.setSpacing(4)
+        self.input = QPlainTextEdit(self)
+        self.input.setObjectName("ComposerInput")
+        self.input.setPlaceholderText("Ask anything… (Enter to send, Shift+Enter for a new line)")
+        self.input.setTabChangesFocus(True)
+        self.input.installEventFilter(self)
+        self.input.document().contentsChanged.connect(self._grow)
+        layout.addWidget(self.input)
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        self.budget = QComboBox(self)
+        self.budget.setToolTip(
+            "Cap on thinking tokens per answer: when reached, the model stops thinking and "
+            "answers from what it has."
+        )
+        for value, label in BUDGETS:
+            self.budget.addItem(label, value)
+        self.budget.currentIndexChanged.connect(
+            lambda i: self.sig_budget_changed.emit(self.budget.itemData(i))
+        )
+        self.settings_button = QPushButton("Settings", self)
+        self.settings_button.setToolTip("Temperature, top-p, length limit, system prompt")
+        self.settings_button.clicked.connect(self.sig_open_settings)
+        self.hint = QLabel("Esc stops", self)
+        self.hint.setObjectName("Hint")
+        self.answer_now_button = QPushButton("Answer now", self)
+        self.answer_now_button.setToolTip("End the thinking here and let the model answer")
+        self.answer_now_button.clicked.connect(self.sig_answer_now)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setObjectName("SendButton")
+        self.send_button.clicked.connect(self.submit)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("StopButton")
+        self.stop_button.clicked.connect(self.sig_stop)
+        for w in (self.budget, self.settings_button, self.hint):
+            row.addWidget(w)
+        row.addStretch(1)
+        for w in (self.answer_now_button, self.stop_button, self.send_button):
+            row.addWidget(w)
+        layout.addLayout(row)
+        self.set_busy(False)
+        self._grow()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if obj is self.input and event.type() == QEvent.Type.KeyPress:
+            key, mods = event.key(), event.modifiers()
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                if mods & Qt.KeyboardModifier.ShiftModifier:
+                    self.input.insertPlainText("\n")
+                else:
+                    self.submit()
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.sig_stop.emit()
+                return True
+        return super().eventFilter(obj, event)
+
+    def submit(self) -> None:
+        text = self.input.toPlainText().strip()
+        if text and not self.busy:
+            self.sig_send.emit(text)
+
+    def clear(self) -> None:
+        self.input.clear()
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.send_button.setVisible(not busy)
+        self.stop_button.setVisible(busy)
+        self.hint.setVisible(busy)
+        if not busy:
+            self.answer_now_button.hide()
+
+    def set_thinking(self, thinking: bool) -> None:
+        self.answer_now_button.setVisible(thinking and self.busy)
+
+    def set_budget(self, value: int | None) -> None:
+        index = self.budget.findData(value)
+        if index < 0:
+            self.budget.addItem(f"Thinking: {value:,} tokens", value)
+            index = self.budget.count() - 1
+        self.budget.blockSignals(True)
+        self.budget.setCurrentIndex(index)
+        self.budget.blockSignals(False)
+
+    def _grow(self) -> None:
+        lines = max(1, min(8, self.input.document().lineCount()))
+        height = lines * self.input.fontMetrics().lineSpacing() + 14
+        self.input.setFixedHeight(max(height, 40))

@@ -1,0 +1,103 @@
+"""Generation settings for a conversation, each knob explained in one line."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.generation_settings import KNOB_BY_NAME, GenerationSettings, Preset
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: GenerationSettings, preset: Preset, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Generation settings")
+        self.setMinimumWidth(460)
+        self.preset = preset
+        layout = QVBoxLayout(self)
+        head = QLabel(f"<b>{preset.family}</b> — {preset.note}", self)
+        head.setWordWrap(True)
+        layout.addWidget(head)
+        form = QFormLayout()
+        form.setVerticalSpacing(4)
+        layout.addLayout(form)
+        self.temperature = self._double("temperature", 2)
+        self.top_p = self._double("top_p", 2)
+        self.max_tokens = self._int("max_tokens")
+        self.thinking_budget = self._int("thinking_budget")
+        self.thinking_budget.setSpecialValueText("Off")
+        self.system_prompt = QPlainTextEdit(self)
+        self.system_prompt.setFixedHeight(70)
+        for name, w in (
+            ("temperature", self.temperature),
+            ("top_p", self.top_p),
+            ("max_tokens", self.max_tokens),
+            ("thinking_budget", self.thinking_budget),
+            ("system_prompt", self.system_prompt),
+        ):
+            knob = KNOB_BY_NAME[name]
+            box = QWidget(self)
+            v = QVBoxLayout(box)
+            v.setContentsMargins(0, 0, 0, 6)
+            v.setSpacing(1)
+            v.addWidget(w)
+            text = knob.explanation
+            if name == "system_prompt" and not preset.system_prompt_supported:
+                text = "This model works best without one: it is added to your first message."
+            note = QLabel(text, box)
+            note.setObjectName("Hint")
+            note.setWordWrap(True)
+            v.addWidget(note)
+            form.addRow(knob.label, box)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        reset = QPushButton("Model defaults", self)
+        reset.clicked.connect(lambda: self.set_settings(preset.settings))
+        buttons.addButton(reset, QDialogButtonBox.ButtonRole.ResetRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.set_settings(settings)
+
+    def _double(self, name: str, decimals: int) -> QDoubleSpinBox:
+        knob = KNOB_BY_NAME[name]
+        w = QDoubleSpinBox(self)
+        w.setRange(knob.minimum, knob.maximum)
+        w.setSingleStep(knob.step)
+        w.setDecimals(decimals)
+        return w
+
+    def _int(self, name: str) -> QSpinBox:
+        knob = KNOB_BY_NAME[name]
+        w = QSpinBox(self)
+        w.setRange(int(knob.minimum), int(knob.maximum))
+        w.setSingleStep(int(knob.step))
+        w.setGroupSeparatorShown(True)
+        return w
+
+    def set_settings(self, s: GenerationSettings) -> None:
+        self.temperature.setValue(s.temperature)
+        self.top_p.setValue(s.top_p)
+        self.max_tokens.setValue(s.max_tokens)
+        self.thinking_budget.setValue(s.thinking_budget or 0)
+        self.system_prompt.setPlainText(s.system_prompt)
+
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings(
+            temperature=round(self.temperature.value(), 2),
+            top_p=round(self.top_p.value(), 2),
+            max_tokens=self.max_tokens.value(),
+            thinking_budget=self.thinking_budget.value() or None,
+            system_prompt=self.system_prompt.toPlainText().strip(),
+        )

@@ -1,0 +1,182 @@
+"""The collapsible chain-of-thought panel above each answer.
+
+While the model thinks the panel is open and the reasoning streams in live, with a header
+like "Thinking… 14 s · 612 tokens"; when the answer starts it collapses to "Thought for
+38 s · 1,843 tokens" and a click opens it again. If the stream ends inside the thinking
+(length limit, Stop, a crash) it stays open and says so. Text is appended at the end of the
+document, never re-set, so each token costs the same however long the thinking gets.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QToolButton, QVBoxLayout
+
+LIVE_HEIGHT = 220  # the live panel shows the last lines, scrolling
+OPEN_HEIGHT = 360  # at most this tall when opened after the fact
+
+STOP_WORDS = {
+    "length": "the length limit was reached",
+    "cancelled": "stopped",
+    "error": "the engine failed",
+    "interrupted": "interrupted",
+}
+
+
+def _count(n: int) -> str:
+    return f"{n:,} token" + ("" if n == 1 else "s")
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
+class ThinkingPanel(QFrame):
+    """Header button + read-only text; `start`, `append`, `finish` drive it while streaming."""
+
+    sig_toggled = Signal(bool)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ThinkingPanel")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.header = QToolButton(self)
+        self.header.setObjectName("ThinkingHeader")
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.clicked.connect(self.toggle)
+        self.body = QPlainTextEdit(self)
+        self.body.setObjectName("ThinkingBody")
+        self.body.setReadOnly(True)
+        self.body.setFrameShape(QFrame.Shape.NoFrame)
+        self.body.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.body.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 4)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.body)
+        self._cursor = QTextCursor(self.body.document())
+        self.tokens = 0
+        self.live = False
+        self.seconds: float | None = None
+        self.ended_inside: str | None = None  # why the stream ended inside the thinking
+        self._t0 = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._update_header)
+        self.set_open(False)
+        self._update_header()
+
+    # -- streaming -----------------------------------------------------------------------
+    def start(self) -> None:
+        self.live, self._t0, self.tokens = True, time.monotonic(), 0
+        self.show()
+        self.set_open(True)
+        self._timer.start()
+        self._update_header()
+
+    def append(self, text: str, tokens: int) -> None:
+        bar = self.body.verticalScrollBar()
+        follow = bar.value() >= bar.maximum() - 4
+        if text:
+            self._cursor.movePosition(QTextCursor.MoveOperation.End)
+            self._cursor.insertText(text)
+        self.tokens += tokens
+        if self.live and self.body.height() < LIVE_HEIGHT:
+            self.body.setFixedHeight(min(LIVE_HEIGHT, self._open_height()))
+        if follow:
+            bar.setValue(bar.maximum())
+        self._update_header()
+
+    def set_tokens(self, tokens: int) -> None:
+        self.tokens = tokens
+        self._update_header()
+
+    def end_thinking(self) -> None:
+        """The answer started: stop the clock and collapse."""
+        if not self.live:
+            return
+        self.live = False
+        self._timer.stop()
+        self.seconds = time.monotonic() - self._t0
+        self.set_open(False)
+        self._update_header()
+
+    def stop_inside(self, reason: str) -> None:
+        """The stream ended while still thinking: say so and keep the panel open."""
+        self.seconds = time.monotonic() - self._t0 if self.live else self.seconds
+        self.live = False
+        self._timer.stop()
+        self.ended_inside = reason
+        self.set_open(True)
+        self._update_header()
+
+    def set_saved(
+        self, text: str, tokens: int, seconds: float | None, ended_inside: str | None
+    ) -> None:
+        """Show a saved message's thinking."""
+        self.body.setPlainText(text)
+        self._cursor = QTextCursor(self.body.document())
+        self.tokens, self.seconds, self.ended_inside, self.live = (
+            tokens,
+            seconds,
+            ended_inside,
+            False,
+        )
+        self.set_open(ended_inside is not None)
+        self._update_header()
+
+    # -- look ----------------------------------------------------------------------------
+    def toggle(self) -> None:
+        self.set_open(not self.is_open)
+        self.sig_toggled.emit(self.is_open)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.body.isHidden()
+
+    def set_open(self, open_: bool) -> None:
+        self.body.setVisible(open_)
+        self.body.setFixedHeight(self._open_height())
+        self.header.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
+        self.updateGeometry()
+
+    def _open_height(self) -> int:
+        doc = self.body.document()
+        lines = 0
+        block = doc.begin()
+        while block.isValid() and lines < 40:
+            lines += max(1, block.layout().lineCount())
+            block = block.next()
+        line_h = self.body.fontMetrics().lineSpacing()
+        return max(40, min(LIVE_HEIGHT if self.live else OPEN_HEIGHT, lines * line_h + 16))
+
+    def header_text(self) -> str:
+        tokens = _count(self.tokens)
+        if self.live:
+            return f"Thinking… {_duration(time.monotonic() - self._t0)} · {tokens}"
+        took = f"{_duration(self.seconds)} · " if self.seconds is not None else ""
+        if self.ended_inside:
+            why = STOP_WORDS.get(self.ended_inside, self.ended_inside)
+            return f"Ended while thinking ({why}) · {took}{tokens}"
+        if self.seconds is not None:
+            return f"Thought for {_duration(self.seconds)} · {tokens}"
+        return f"Thought · {tokens}"
+
+    def _update_header(self) -> None:
+        text = self.header_text()
+        if text != self.header.text():
+            self.header.setText(text)
+
+    def text(self) -> str:
+        return self.body.toPlainText()
