@@ -6,7 +6,15 @@ PIP := $(PY) -m pip
 # llama-cpp-python compiles llama.cpp on install (about 5 minutes on 2 cores, then cached by pip).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test lint format bench screenshots clean
+.PHONY: run test lint format bench screenshots package package-smoke clean
+
+ifeq ($(OS),Windows_NT)
+  PLATFORM := windows
+else ifeq ($(shell uname -s),Darwin)
+  PLATFORM := macos
+else
+  PLATFORM := linux
+endif
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +43,21 @@ lint: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	$(PY) bench/engine_overhead.py
 
+$(VENV)/.package-deps: pyproject.toml | $(PY)
+	$(PIP) install -e '.[test,package]'
+	touch $@ $(VENV)/.run-deps
+
+# The double-click app for this OS, in dist/Ponder (see packaging/).
+package: $(VENV)/.package-deps
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+		packaging/ponder-$(PLATFORM).spec
+
+# Start the built app (not the source tree) offscreen and get an answer from its engine.
+package-smoke: package
+	$(PY) packaging/smoke_test.py dist/Ponder
+
+screenshots: $(VENV)/.test-deps
+	QT_QPA_PLATFORM=offscreen $(PY) bench/screenshots.py docs/screenshots
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         from backends.host import main as host_main
 
         return int(host_main() or 0)
+    if "--smoke-test" in argv:  # CI's check of the packaged app: window, engine, answer
+        from app.smoke import run_smoke
+
+        return run_smoke(argv[argv.index("--smoke-test") + 1])
     parser = argparse.ArgumentParser(prog="ponder", description="Ponder: reasoning models, here.")
     parser.add_argument("--model", help="a .gguf model to load at start")
     parser.add_argument("--db", help="the chat database (default: the user data folder)")
@@ -61,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("Ponder")
     app.setOrganizationName("Ponder")
+    app.setDesktopFileName("ponder")  # matches packaging/linux/ponder.desktop
+    from PySide6.QtGui import QIcon
+
+    from app.core.paths import resources_dir
+
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "ponder.png")))
     apply_theme(app, None if args.theme == "system" else args.theme == "dark")
     try:
         store = ChatStore(args.db)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat_store import ChatStore
 from app.core.generation_settings import ContextUse, preset_for_model, quant_from_name
+from app.core.logs import versions
 from app.ui.chat_controller import ChatController
 from app.ui.chat_view import ChatView
 from app.ui.composer import Composer
@@ -38,7 +39,7 @@ ENGINE_NAMES = {"llama_cpp": "llama.cpp", "mlx": "MLX", "openai": "remote server
 class MainWindow(QMainWindow):
     def __init__(self, store: ChatStore, client: Any | None = None, n_ctx: int = 8192) -> None:
         super().__init__()
-        self.setWindowTitle("Ponder")
+        self.setWindowTitle(f"Ponder {versions().get('ponder', '')}".strip())
         self.resize(1180, 780)
         if client is None:
             from app.core.engine import EngineClient  # light: the process starts on first load
@@ -198,7 +199,19 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
 
     def about(self) -> None:
-        QMessageBox.about(self, "About Ponder", "Ponder runs reasoning models on this computer.")
+        v = versions()
+        engines = ", ".join(
+            f"{name} {v[dist]}"
+            for name, dist in (("llama.cpp (llama-cpp-python)", "llama-cpp-python"),
+                               ("MLX", "mlx-lm"), ("Qt (PySide6)", "pyside6-essentials"))
+            if dist in v
+        )  # fmt: skip
+        QMessageBox.about(
+            self,
+            "About Ponder",
+            f"<b>Ponder {v.get('ponder', '')}</b><br>Runs reasoning models on this computer."
+            f"<br><br>Engines: {engines}<br>Python {v['python']}",
+        )
 
     # -- reactions -----------------------------------------------------------------------
     def _on_busy(self, busy: bool) -> None:

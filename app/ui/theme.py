@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-STYLES = Path(__file__).resolve().parents[2] / "resources" / "styles"
+from app.core.paths import resources_dir
+
+STYLES = resources_dir() / "styles"
 
 
 @dataclass(frozen=True)
