@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ctx", type=int, default=8192, help="context length (8192)")
     parser.add_argument("--theme", choices=("light", "dark", "system"), default="system")
     args, qt_args = parser.parse_known_args(argv)
+    from app.core.logs import install_crash_handler, setup_logging
+
+    setup_logging()
+    install_crash_handler()
 
     import PySide6
     from PySide6.QtCore import QTimer
