@@ -12,6 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
+# Fixtures shared by several modules: the local Hub server, a scratch HF cache, a keyring.
+pytest_plugins = ["hub_fixtures"]
+
 from scripted import (  # noqa: E402
     TEMPLATE_MALICIOUS,
     TEMPLATE_PLAIN,
