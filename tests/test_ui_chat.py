@@ -322,3 +322,28 @@ def test_drop_old_turns_keeps_them_on_screen_but_not_in_the_prompt(make_window, 
     wait_idle(qtbot, w)
     assert client.calls[-1] == [{"role": "user", "content": ("new question " * 80).strip()}]
     assert len(w.chat.messages) == 4
+
+
+def test_help_opens_the_logs_folder(make_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QObject, Slot
+    from PySide6.QtGui import QDesktopServices
+
+    opened: list[str] = []
+
+    class Handler(QObject):
+        @Slot(QUrl)
+        def show(self, url: QUrl) -> None:
+            opened.append(url.toLocalFile())
+
+    monkeypatch.setenv("PONDER_LOG_DIR", str(tmp_path / "logs"))
+    handler = Handler()
+    QDesktopServices.setUrlHandler("file", handler, "show")
+    try:
+        w = make_window(load=False)
+        help_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Help")
+        action = next(a for a in help_menu.actions() if "logs" in a.text())
+        action.trigger()
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert opened == [str(tmp_path / "logs")]
+    assert (tmp_path / "logs").is_dir()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -114,6 +114,8 @@ class MainWindow(QMainWindow):
         chat.addSeparator()
         self._action(chat, "Generation &settings…", self.open_settings, "Ctrl+,")
         help_ = self.menuBar().addMenu("&Help")
+        self._action(help_, "Open &logs folder", self.open_logs_folder)
+        help_.addSeparator()
         self._action(help_, "&About Ponder", self.about)
         self.esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         self.esc.activated.connect(self.controller.stop)
@@ -197,6 +199,14 @@ class MainWindow(QMainWindow):
         self.store.restore_conversation(conversation_id)
         self.controller.open_conversation(conversation_id)
         self.refresh_conversations()
+
+    def open_logs_folder(self) -> None:
+        """Show the log folder in the file manager (what to attach to a bug report)."""
+        from app.core.logs import log_dir
+
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def about(self) -> None:
         v = versions()
