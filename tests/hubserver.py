@@ -109,6 +109,7 @@ class HubServer:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._bytes_sent = 0
+        self._streaming = 0  # file transfers still running (a paused client's may linger)
         self._closing = threading.Event()
         # The CDN listens on its own port: another origin, as on the real Hub, so the client
         # stops at the 302 for metadata and drops the Authorization header when following it.
@@ -198,6 +199,17 @@ class HubServer:
     def bytes_sent(self) -> int:
         with self._lock:
             return self._bytes_sent
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no file transfer is running, so later counts belong to later requests."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._streaming:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the hub is still sending a file")
+            time.sleep(0.01)
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -381,6 +393,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         sent, t0 = 0, time.monotonic()
         pos = start
+        with self.hub._lock:
+            self.hub._streaming += 1
         try:
             while pos < end:
                 n = min(SEND_CHUNK, end - pos)
@@ -409,6 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
                         return
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+        finally:
+            with self.hub._lock:
+                self.hub._streaming -= 1
 
     def _api(self, repo_id: str, rest: list[str], query: dict[str, list[str]]) -> None:
         repo = self._access(repo_id)

@@ -158,6 +158,7 @@ def test_pause_keeps_partial_data_and_resume_continues_from_it(hub, hf_cache):
     assert size // 3 < kept < size
 
     hub.rate = None
+    hub.wait_idle()
     hub.reset_counters()
     control.reset()
     events: list = []
@@ -219,6 +220,7 @@ def test_a_killed_process_resumes_where_it_stopped(hub, hf_cache):
     assert child.returncode == -signal.SIGKILL and 2 * MB <= kept < size
 
     hub.rate = None
+    hub.wait_idle()
     hub.reset_counters()
     plan, result, events = get(hub, hf_cache, files=(GGUF,))
     assert result.status == "complete" and is_installed(plan, hf_cache)

@@ -110,6 +110,7 @@ def test_ctrl_c_pauses_cleanly_and_the_same_command_resumes(hub, hf_cache, capsy
     assert MB < kept < size
 
     hub.rate = None
+    hub.wait_idle()
     hub.reset_counters()
     assert main(args) == 0
     _, err = capsys.readouterr()
