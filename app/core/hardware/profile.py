@@ -61,6 +61,7 @@ class EngineSupport:
     llama_cpp_version: str | None = None
     mlx_installed: bool = False
     mlx_version: str | None = None
+    llama_cpp_backends: tuple[str, ...] = ()  # GPU ggml libraries shipped: "cuda", "metal", …
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class HardwareProfile:
                 "installed": self.engines.llama_cpp_installed,
                 "gpu_offload": self.engines.llama_cpp_gpu_offload,
                 "version": self.engines.llama_cpp_version,
+                "backends": list(self.engines.llama_cpp_backends),
             },
             "mlx": {"installed": self.engines.mlx_installed, "version": self.engines.mlx_version},
         }
@@ -111,6 +113,7 @@ class HardwareProfile:
                     llama_cpp_installed=bool(llama.get("installed", False)),
                     llama_cpp_gpu_offload=bool(llama.get("gpu_offload", False)),
                     llama_cpp_version=llama.get("version"),
+                    llama_cpp_backends=tuple(llama.get("backends") or ()),
                     mlx_installed=bool(mlx.get("installed", False)),
                     mlx_version=mlx.get("version"),
                 ),
