@@ -11,51 +11,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
 from backends.chat_template import TemplateError, render_chat
+from backends.generation import DEFAULT_N_CTX, ChatRequest, ThinkState, parse_request
 from backends.gguf_check import GGUFError, check_gguf
 from backends.think_tags import close_tag_for, prompt_opens_thinking
 from backends.util import process_rss
-
-DEFAULT_N_CTX = 8192
-
-
-@dataclass
-class _Request:
-    request_id: str
-    messages: list[dict[str, str]]
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 4096
-    thinking_budget: int | None = None
-    seed: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_request(cmd: dict[str, Any]) -> _Request:
-    """Validate a `chat` command; raise EngineFailure("bad_request") in words."""
-    messages = cmd.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise EngineFailure("bad_request", "There is nothing to answer: the message list is empty.")
-    for m in messages:
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            raise EngineFailure("bad_request", "Each message needs a role and a text content.")
-        if m.get("role") not in ("system", "user", "assistant"):
-            raise EngineFailure("bad_request", f"Unknown message role {m.get('role')!r}.")
-    p = cmd.get("params") or {}
-    budget = p.get("thinking_budget")
-    return _Request(
-        request_id=str(cmd.get("id")),
-        messages=messages,
-        temperature=float(p.get("temperature", 0.6)),
-        top_p=float(p.get("top_p", 0.95)),
-        max_tokens=max(1, int(p.get("max_tokens", 4096))),
-        thinking_budget=int(budget) if budget else None,
-        seed=p.get("seed"),
-    )
 
 
 class LlamaCppEngine:
@@ -171,7 +134,7 @@ class LlamaCppEngine:
 
     def _stream(
         self,
-        req: _Request,
+        req: ChatRequest,
         prompt_tokens: list[int],
         open_tag: str | None,
         control: GenerationControl,
@@ -179,7 +142,7 @@ class LlamaCppEngine:
     ) -> dict[str, Any]:
         n_ctx = self.llm.n_ctx()
         close_tag = close_tag_for(open_tag or "<think>")
-        state = _ThinkState(open_tag is not None, close_tag)
+        state = ThinkState(open_tag is not None, close_tag)
         tokens = list(prompt_tokens)
         produced = 0
         t0 = time.perf_counter()
@@ -250,32 +213,8 @@ class LlamaCppEngine:
             "peak_rss_bytes": process_rss(),
         }
 
-    def _generated_tokens(self, state: _ThinkState) -> list[int]:
+    def _generated_tokens(self, state: ThinkState) -> list[int]:
         return self.llm.tokenize(state.text.encode("utf-8"), add_bos=False, special=True)
-
-
-class _ThinkState:
-    """Tracks whether the stream is inside the think block, for Answer now and the budget."""
-
-    def __init__(self, thinking: bool, close_tag: str) -> None:
-        self.thinking = thinking
-        self.close_tag = close_tag
-        self.open_tag = {"</think>": "<think>", "</thinking>": "<thinking>"}.get(
-            close_tag, "[THINK]"
-        )
-        self.text = ""
-        self.thinking_tokens = 0
-
-    def feed(self, text: str, tokens: int = 1) -> None:
-        start = max(0, len(self.text) - len(self.close_tag))
-        self.text += text
-        if self.thinking:
-            self.thinking_tokens += tokens
-        tail = self.text[start:]
-        if self.thinking and self.close_tag in tail:
-            self.thinking = False
-        elif not self.thinking and self.open_tag in tail:
-            self.thinking = True
 
 
 def _load_failure(message: str, path: str, n_ctx: int) -> EngineFailure:

@@ -1,0 +1,464 @@
+"""The MLX engine (mlx-lm), run only inside the engine process.
+
+It checks the model folder in Python before mlx-lm reads it (config, architecture, custom
+code refused, safetensors headers, tokenizer files, memory against the GPU wired limit or
+RAM), renders the chat template with the same sandboxed renderer as the llama.cpp engine,
+streams raw text token by token with `stream_generate`, and ends the thinking on request
+(Answer now, thinking budget) by closing the think tag and continuing from the KV cache,
+which is also reused across turns for the common prefix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+from backends.base import EngineFailure, GenerationControl
+from backends.chat_template import TemplateError, render_chat
+from backends.generation import DEFAULT_N_CTX, ChatRequest, ThinkState, parse_request
+from backends.think_tags import close_tag_for, prompt_opens_thinking
+from backends.util import process_rss
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tiktoken.model")
+UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# Room left beside the weights for the KV cache, activations and the runtime.
+MEMORY_MARGIN = 1.1
+_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4,
+                       "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1,
+                       "F8_E5M2": 1}  # fmt: skip
+
+
+class _PromptCancelled(Exception):
+    """Raised from mlx-lm's prompt-progress callback to stop prompt processing."""
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def check_safetensors(path: Path) -> int:
+    """Check a safetensors file's header against its size; return the tensor bytes."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{path.name} is empty or cut short")
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > min(size - 8, 100_000_000):
+            raise ValueError(f"{path.name} is not a safetensors file (bad header length)")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, ValueError):
+            raise ValueError(f"{path.name} has a damaged header") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name} has a damaged header")
+    data = size - 8 - n
+    total = 0
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            start, end = (int(x) for x in t["data_offsets"])
+            count = 1
+            for d in t["shape"]:
+                count *= int(d)
+            width = _SAFETENSORS_DTYPES.get(t["dtype"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path.name} has a damaged entry for {name}") from None
+        if not 0 <= start <= end <= data:
+            raise ValueError(f"{path.name} is cut short or damaged ({name} lies past its end)")
+        if width is not None and end - start != count * width:
+            raise ValueError(f"{path.name} is damaged ({name} has the wrong size)")
+        total += end - start
+    return total
+
+
+def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
+    """Refuse, in words, a folder mlx-lm cannot or must not load; return (folder, config,
+    weight bytes). Raises EngineFailure("bad_model")."""
+    folder = Path(path)
+    if not folder.exists():
+        raise EngineFailure("bad_model", f"There is no file or folder at {path}.")
+    if not folder.is_dir():
+        raise EngineFailure(
+            "bad_model",
+            f"MLX models are folders (config.json, *.safetensors, tokenizer), but {folder.name} "
+            "is a single file: choose the model's folder, or use llama.cpp for a GGUF file.",
+        )
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise EngineFailure("bad_model", f"The model folder {folder.name} has no config.json.")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError("not an object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EngineFailure("bad_model", f"The model's config.json is damaged: {exc}.") from exc
+    custom = [k for k in ("model_file", "auto_map") if k in config]
+    if custom:
+        raise EngineFailure(
+            "bad_model",
+            "This model needs its own Python code to run (trust_remote_code, "
+            f"{', '.join(custom)} in config.json). Ponder never runs code that comes with a "
+            "model: choose a model that mlx-lm supports directly.",
+        )
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise EngineFailure("bad_model", "The model's config.json does not name its model_type.")
+    if not _architecture_supported(config):
+        import mlx_lm
+
+        raise EngineFailure(
+            "bad_model",
+            f"This model's architecture ({model_type}) is not supported by mlx-lm "
+            f"{mlx_lm.__version__}: update mlx-lm, or use the GGUF version with llama.cpp.",
+        )
+    weights = sorted(folder.glob("model*.safetensors"))
+    if not weights:
+        unsafe = [p.name for p in folder.iterdir() if p.suffix in UNSAFE_WEIGHTS]
+        why = (
+            f"only {unsafe[0]}, a PyTorch pickle that Ponder does not open (it can run code)"
+            if unsafe
+            else "no model*.safetensors weights"
+        )
+        raise EngineFailure("bad_model", f"The model folder {folder.name} has {why}.")
+    total = 0
+    for w in weights:
+        try:
+            total += check_safetensors(w)
+        except (OSError, ValueError) as exc:
+            raise EngineFailure(
+                "bad_model", f"Cannot load this model: {exc}. Download it again."
+            ) from exc
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise EngineFailure(
+            "bad_model",
+            f"The model folder {folder.name} has no tokenizer file (tokenizer.json or "
+            "tokenizer.model): the download is incomplete, download the model again.",
+        )
+    return folder, config, total
+
+
+def _architecture_supported(config: dict[str, Any]) -> bool:
+    from mlx_lm.utils import _get_classes
+
+    try:
+        _get_classes(config)
+    except (ValueError, KeyError, ImportError):
+        return False
+    return True
+
+
+def memory_budget() -> tuple[int, str]:
+    """How many bytes the model may use, and in words what limits it."""
+    import mlx.core as mx
+
+    info = mx.device_info()
+    wired = info.get("max_recommended_working_set_size")
+    if wired:
+        return int(wired), "the GPU's wired memory limit (raise it with sudo sysctl " \
+            "iogpu.wired_limit_mb=…)"  # fmt: skip
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available), "the free RAM"
+    except Exception:  # noqa: BLE001 - no figure: no check
+        return 1 << 62, "memory"
+
+
+class MlxEngine:
+    """One loaded MLX model; used from one generation thread at a time (the host's rule)."""
+
+    name = "mlx"
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.info: dict[str, Any] = {}
+        self.n_ctx = DEFAULT_N_CTX
+        self._cache: list[Any] | None = None
+        self._cached: list[int] = []  # the tokens the KV cache holds, in order
+
+    def load(self, path: str, n_ctx: int | None = None, **opts: Any) -> dict[str, Any]:
+        if importlib.util.find_spec("mlx_lm") is None:
+            raise EngineFailure("bad_request", "The mlx engine is not installed here (mlx-lm).")
+        folder, config, weight_bytes = check_model_folder(path)
+        budget, limit = memory_budget()
+        if weight_bytes * MEMORY_MARGIN > budget:
+            raise EngineFailure(
+                "out_of_memory",
+                f"This model needs about {_gb(weight_bytes * MEMORY_MARGIN)} but {limit} "
+                f"allows {_gb(budget)}: choose a smaller model or quantization.",
+            )
+        import mlx.core as mx
+        import mlx_lm
+
+        self.unload()
+        rss_before = process_rss()
+        t0 = time.perf_counter()
+        try:
+            model, tokenizer = mlx_lm.load(
+                str(folder),
+                tokenizer_config={"trust_remote_code": False},
+                trust_remote_code=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - every load failure is reported in words
+            raise _load_failure(exc, folder) from exc
+        train_ctx = int(config.get("max_position_embeddings") or 0)
+        self.model, self.tokenizer = model, tokenizer
+        self.n_ctx = int(n_ctx or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
+        template = getattr(tokenizer, "chat_template", None)
+        self.info = {
+            "path": str(folder.resolve()),
+            "engine": self.name,
+            "engine_version": mlx_lm.__version__,
+            "mlx_version": mx.__version__,
+            "architecture": config.get("model_type"),
+            "name": config.get("_name_or_path") or folder.name,
+            "context_length": train_ctx or None,
+            "n_ctx": self.n_ctx,
+            "n_layers": config.get("num_hidden_layers"),
+            "chat_template": template is not None,
+            "gpu_offload": bool(mx.metal.is_available()),
+            "n_gpu_layers": -1 if mx.metal.is_available() else 0,
+            "quantization": config.get("quantization"),
+            "size_bytes": sum(p.stat().st_size for p in folder.glob("model*.safetensors")),
+            "tensor_bytes": weight_bytes,
+            "load_seconds": round(time.perf_counter() - t0, 3),
+            "rss_before_bytes": rss_before,
+            "rss_bytes": process_rss(),
+            "active_memory_bytes": int(mx.get_active_memory()),
+        }
+        return self.info
+
+    def unload(self) -> None:
+        if self.model is not None:
+            import mlx.core as mx
+
+            self.model = self.tokenizer = self._cache = None
+            self._cached = []
+            self.info = {}
+            mx.clear_cache()
+
+    # -- generation ----------------------------------------------------------------------
+    def generate(
+        self, cmd: dict[str, Any], control: GenerationControl, emit: Any, emit_text: Any
+    ) -> dict[str, Any]:
+        """Stream one answer; `emit` sends events, `emit_text(text, tokens)` sends raw text."""
+        if self.model is None:
+            raise EngineFailure("bad_request", "No model is loaded: load one first.")
+        req = parse_request(cmd)
+        prompt = self._render(req.messages)
+        open_tag = prompt_opens_thinking(prompt)
+        tokens = list(self.tokenizer.encode(prompt, add_special_tokens=False))
+        if len(tokens) >= self.n_ctx:
+            raise EngineFailure(
+                "context_overflow",
+                f"The conversation is {len(tokens):,} tokens long but the model was loaded "
+                f"with a {self.n_ctx:,}-token context: start a new chat, drop old turns, or "
+                "reload with a larger context.",
+            )
+        emit(
+            {
+                "event": "started",
+                "id": req.request_id,
+                "prompt_tokens": len(tokens),
+                "thinking_open": open_tag is not None,
+                "think_start": open_tag or "<think>",
+                "think_end": close_tag_for(open_tag or "<think>"),
+            }
+        )
+        try:
+            return self._stream(req, tokens, open_tag, control, emit_text)
+        except EngineFailure:
+            raise
+        except Exception as exc:
+            self._cache, self._cached = None, []
+            raise _runtime_failure(exc) from exc
+
+    def _render(self, messages: list[dict[str, str]]) -> str:
+        tok = self.tokenizer
+        template = getattr(tok, "chat_template", None)
+        if isinstance(template, dict):  # named templates: the default one
+            template = template.get("default") or next(iter(template.values()), None)
+        try:
+            if template is None and getattr(tok, "has_chat_template", False):
+                # mlx-lm's own Python template for this family (no model code involved)
+                return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return render_chat(template, messages, tok.bos_token or "", tok.eos_token or "")
+        except TemplateError as exc:
+            raise EngineFailure("bad_model", str(exc)) from exc
+
+    def _stream(
+        self,
+        req: ChatRequest,
+        prompt_tokens: list[int],
+        open_tag: str | None,
+        control: GenerationControl,
+        emit_text: Any,
+    ) -> dict[str, Any]:
+        import mlx.core as mx
+        from mlx_lm import stream_generate
+        from mlx_lm.sample_utils import make_sampler
+
+        if req.seed is not None:
+            mx.random.seed(int(req.seed))
+        mx.reset_peak_memory()
+        sampler = make_sampler(temp=req.temperature, top_p=req.top_p)
+        close_tag = close_tag_for(open_tag or "<think>")
+        state = ThinkState(open_tag is not None, close_tag)
+        tokens = list(prompt_tokens)
+        produced = 0
+        t0 = time.perf_counter()
+        first: float | None = None
+        stop = "eos"
+        prompt_tps = None
+
+        def progress(done: int, total: int) -> None:
+            if control.cancelled:
+                raise _PromptCancelled
+
+        while True:
+            limit = min(req.max_tokens - produced, self.n_ctx - len(tokens))
+            if limit <= 0:
+                stop = "length"
+                break
+            ended_thinking = False
+            cache, feed = self._prefix_cache(tokens)
+            fed = list(tokens)
+            stream = stream_generate(
+                self.model, self.tokenizer, feed, max_tokens=limit, sampler=sampler,
+                prompt_cache=cache, prompt_progress_callback=progress,
+            )  # fmt: skip
+            try:
+                for r in stream:
+                    fed.append(int(r.token))
+                    counted = r.finish_reason != "stop"  # the end token is not output
+                    if counted:
+                        tokens.append(int(r.token))
+                    if r.text or counted:
+                        if first is None:
+                            first = time.perf_counter()
+                            prompt_tps = r.prompt_tps
+                        produced += int(counted)
+                        state.feed(r.text, int(counted))
+                        emit_text(r.text, int(counted))
+                    if r.finish_reason:
+                        stop = "length" if r.finish_reason == "length" else "eos"
+                    if control.cancelled:
+                        stop = "cancelled"
+                        break
+                    over_budget = (
+                        req.thinking_budget is not None
+                        and state.thinking_tokens >= req.thinking_budget
+                    )
+                    if state.thinking and (control.answer_now or over_budget):
+                        ended_thinking = True
+                        break
+            except _PromptCancelled:
+                stop, cache, fed = "cancelled", None, []
+            finally:
+                stream.close()
+            self._keep_cache(cache, fed)
+            if not ended_thinking:
+                break
+            # Close the think block and let the model answer from there (the cache holds
+            # everything so far, so only the closing tag is processed).
+            control.answer_now = False
+            closing = "\n" + close_tag + "\n\n"
+            tokens += self.tokenizer.encode(closing, add_special_tokens=False)
+            state.feed(closing, 0)
+            emit_text(closing, 0)
+        elapsed = time.perf_counter() - t0
+        decode_s = (time.perf_counter() - first) if first else 0.0
+        return {
+            "completion_tokens": produced,
+            "prompt_tokens": len(prompt_tokens),
+            "ttft_s": round(first - t0, 4) if first else None,
+            "decode_tps": round((produced - 1) / decode_s, 2)
+            if produced > 1 and decode_s
+            else None,
+            "prompt_tps": round(prompt_tps, 2) if prompt_tps else None,
+            "elapsed_s": round(elapsed, 4),
+            "stop_reason": stop,
+            "thinking_tokens": state.thinking_tokens,
+            "ended_in_thinking": state.thinking,
+            "peak_rss_bytes": process_rss(),
+            "peak_memory_bytes": int(mx.get_peak_memory()),
+        }
+
+    def _prefix_cache(self, tokens: list[int]) -> tuple[list[Any], list[int]]:
+        """A KV cache holding the longest reusable prefix of `tokens`, and the rest to feed."""
+        from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+
+        cache, cached = self._cache, self._cached
+        self._cache, self._cached = None, []  # in use; _keep_cache puts it back
+        if cache is not None and can_trim_prompt_cache(cache):
+            common = 0
+            for a, b in zip(cached, tokens, strict=False):
+                if a != b:
+                    break
+                common += 1
+            common = min(common, len(tokens) - 1)  # mlx-lm needs at least one token to feed
+            extra = len(cached) - common
+            if common > 0 and trim_prompt_cache(cache, extra) == extra:
+                return cache, tokens[common:]
+        return make_prompt_cache(self.model), list(tokens)
+
+    def _keep_cache(self, cache: list[Any] | None, fed: list[int]) -> None:
+        """Remember what the cache holds (mlx-lm may have fed one token more or fewer)."""
+        offset = getattr(cache[0], "offset", None) if cache else None
+        if not cache or not isinstance(offset, int):
+            self._cache, self._cached = None, []
+            return
+        if offset > len(fed):
+            from mlx_lm.models.cache import trim_prompt_cache
+
+            trim_prompt_cache(cache, offset - len(fed))
+        self._cache, self._cached = cache, fed[: min(offset, len(fed))]
+
+
+def _load_failure(exc: Exception, folder: Path) -> EngineFailure:
+    text = f"{type(exc).__name__}: {exc}"
+    low = text.lower()
+    if isinstance(exc, MemoryError) or "malloc" in low or "out of memory" in low:
+        return EngineFailure(
+            "out_of_memory",
+            "There is not enough memory to load this model: choose a smaller model or "
+            "quantization, or close other programs.",
+            text,
+        )
+    if "not supported" in low:
+        return EngineFailure(
+            "bad_model", f"mlx-lm cannot run this model's architecture: {exc}.", text
+        )
+    if "tokenizer" in low:
+        return EngineFailure(
+            "bad_model",
+            f"The tokenizer of {folder.name} could not be loaded: the download may be "
+            "incomplete or damaged, download the model again.",
+            text,
+        )
+    return EngineFailure(
+        "bad_model",
+        f"mlx-lm could not load {folder.name}: the files may be damaged or incomplete, or this "
+        "mlx-lm version does not support the model.",
+        text,
+    )
+
+
+def _runtime_failure(exc: Exception) -> EngineFailure:
+    text = f"{type(exc).__name__}: {exc}"
+    low = text.lower()
+    if isinstance(exc, MemoryError) or "malloc" in low or "out of memory" in low:
+        return EngineFailure(
+            "out_of_memory",
+            "Memory ran out while answering: use a shorter conversation, a smaller context, or "
+            "a smaller model.",
+            text,
+        )
+    return EngineFailure("internal", f"MLX failed while answering: {exc}", text)
