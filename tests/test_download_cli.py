@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,32 +41,20 @@ def test_download_prints_progress_then_the_path_and_a_rerun_does_nothing(hub, hf
     assert REPO in out and "verified" in out
 
 
-def test_a_catalog_model_id_is_resolved_with_find_source(hub, hf_cache, capsys, monkeypatch):
-    parts = [f"R1-IQ1_S-0000{i}-of-00002.gguf" for i in (1, 2)]
-    hub.add_repo("unsloth/R1-GGUF", {p: payload(MB, seed=i) for i, p in enumerate(parts)})
+def test_a_catalog_model_id_downloads_the_catalog_files(hub, hf_cache, capsys):
+    from app.core.catalog import find_source
 
-    @dataclass(frozen=True)
-    class WeightSource:
-        repo: str
-        files: tuple[str, ...]
-        patterns: tuple[str, ...] = ()
-        size_bytes: int = 0
-        format: str = "gguf"
-
-    def find_source(model_id: str, quant: str | None) -> WeightSource:
-        if (model_id, quant) != ("deepseek-r1", "UD-IQ1_S"):
-            raise KeyError(f"{model_id} {quant}")
-        return WeightSource("unsloth/R1-GGUF", tuple(parts))
-
-    fake = types.ModuleType("app.core.catalog")
-    fake.find_source = find_source  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "app.core.catalog", fake)
-    assert main(cli(hub, hf_cache, "deepseek-r1", "--quant", "UD-IQ1_S")) == 0
+    source = find_source("deepseek-r1-distill-qwen-1.5b", "Q4_K_M")
+    assert source.format == "gguf" and len(source.files) == 1
+    hub.add_repo(source.repo, {source.files[0]: payload(MB), "README.md": b"card"})
+    assert main(cli(hub, hf_cache, "deepseek-r1-distill-qwen-1.5b", "--quant", "q4_k_m")) == 0
     out, _ = capsys.readouterr()
-    assert Path(out.strip()).name == parts[0]
-    assert (Path(out.strip()).parent / parts[1]).exists()
-    assert main(cli(hub, hf_cache, "deepseek-r1", "--quant", "Q9")) == 2
-    assert "no catalog entry" in capsys.readouterr().err
+    assert Path(out.strip()).name == source.files[0]
+    assert Path(out.strip()).read_bytes() == payload(MB)
+    assert main(cli(hub, hf_cache, "deepseek-r1-distill-qwen-1.5b", "--quant", "Q9")) == 2
+    assert "has no quant 'Q9'" in capsys.readouterr().err
+    assert main(cli(hub, hf_cache, "deepseek-r1-distil-qwen-1.5b", "--quant", "Q4_K_M")) == 2
+    assert "Did you mean deepseek-r1-distill-qwen-1.5b" in capsys.readouterr().err
 
 
 def test_usage_errors_and_hub_errors_are_explained(hub, hf_cache, capsys):

@@ -126,15 +126,13 @@ def _what(args: argparse.Namespace) -> tuple[str, tuple[str, ...], tuple[str, ..
         return args.repo, tuple(args.file), tuple(args.include)
     if not args.model_id:
         raise ValueError("say which model: MODEL_ID --quant Q, or --repo R --file F")
-    try:
-        from app.core.catalog import find_source
-    except ImportError:
-        raise ValueError("the model catalog is not available here; use --repo R --file F") from None
+    from app.core.catalog import CatalogError, find_source
+
     try:
         source = find_source(args.model_id, args.quant)
-    except (KeyError, LookupError, ValueError) as exc:
-        raise ValueError(f"no catalog entry for {args.model_id} {args.quant or ''}: {exc}") from exc
-    return source.repo, tuple(source.files), tuple(getattr(source, "patterns", ()))
+    except CatalogError as exc:
+        raise ValueError(str(exc)) from exc
+    return source.repo, source.files, source.patterns
 
 
 def _print_path(plan: Any, cache_dir: str | None) -> None:

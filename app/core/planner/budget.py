@@ -1,0 +1,89 @@
+"""What a machine offers the planner: accelerator memory, usable RAM, bandwidths.
+
+Built from a `HardwareProfile`. NVIDIA GPUs count when llama.cpp was built with GPU offload
+(or the profile is of another machine and says the GPU is usable); on Apple Silicon the
+accelerator budget is Metal's wired limit, not the whole unified memory. Host RAM keeps a
+reserve for the system and the app: 20% of RAM, at least 2 GiB and at most 16 GiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.hardware.profile import HardwareProfile
+from app.core.planner.speed import DEFAULT_CPU_BANDWIDTH_GBS
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Budget:
+    accel: str  # "cuda", "metal" or "none"
+    gpu_bytes: tuple[int, ...]  # memory of each accelerator device
+    gpu_bandwidth_gbs: float | None  # the slowest device's (layers run one after the other)
+    ram_bytes: int  # host RAM a model may fill
+    ram_total_bytes: int
+    cpu_bandwidth_gbs: float
+    cpu_cores: int
+    unified: bool  # Apple Silicon: the GPU part is also taken from RAM
+    mlx: bool  # MLX usable (Apple Silicon with mlx installed)
+    gpu_names: tuple[str, ...] = ()
+
+    @property
+    def gpu_total_bytes(self) -> int:
+        return sum(self.gpu_bytes)
+
+    def describe_gpu(self) -> str:
+        if self.accel == "metal":
+            return "the GPU's share of unified memory"
+        if len(self.gpu_names) > 1:
+            return f"the {len(self.gpu_names)} GPUs"
+        return "the GPU"
+
+
+def ram_reserve_bytes(total: int) -> int:
+    return int(min(max(2 * GIB, 0.2 * total), 16 * GIB))
+
+
+def budget_for(profile: HardwareProfile) -> Budget:
+    """The planner's view of a machine."""
+    total = profile.ram.total_bytes
+    apple = profile.apple
+    cpu_bw = profile.cpu.bandwidth_gbs or DEFAULT_CPU_BANDWIDTH_GBS
+    cores = profile.cpu.cores_physical or profile.cpu.cores_logical or 1
+    ram = max(0, total - ram_reserve_bytes(total))
+    if apple is not None:
+        total = apple.unified_memory_bytes or total
+        ram = max(0, total - ram_reserve_bytes(total))
+        return Budget(
+            accel="metal",
+            gpu_bytes=(min(apple.gpu_wired_limit_bytes, ram),),
+            gpu_bandwidth_gbs=apple.bandwidth_gbs,
+            ram_bytes=ram,
+            ram_total_bytes=total,
+            cpu_bandwidth_gbs=profile.cpu.bandwidth_gbs or (apple.bandwidth_gbs or 100) * 0.4,
+            cpu_cores=cores,
+            unified=True,
+            mlx=profile.engines.mlx_installed,
+            gpu_names=(apple.chip,),
+        )
+    gpus = [
+        g
+        for g in profile.gpus
+        if g.vendor == "nvidia" and profile.engines.llama_cpp_gpu_offload and g.memory_total_bytes
+    ]
+    if gpus:
+        bws = [g.bandwidth_gbs for g in gpus if g.bandwidth_gbs]
+        return Budget(
+            accel="cuda",
+            gpu_bytes=tuple(g.memory_total_bytes for g in gpus),
+            gpu_bandwidth_gbs=min(bws) if bws else None,
+            ram_bytes=ram,
+            ram_total_bytes=total,
+            cpu_bandwidth_gbs=cpu_bw,
+            cpu_cores=cores,
+            unified=False,
+            mlx=False,
+            gpu_names=tuple(g.name for g in gpus),
+        )
+    return Budget("none", (), None, ram, total, cpu_bw, cores, False, False)

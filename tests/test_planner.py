@@ -1,0 +1,256 @@
+"""The planner's formulas and verdicts, and the ranking's invariants on the example machines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.core.catalog import load_catalog
+from app.core.hardware.profile import (
+    CpuInfo,
+    EngineSupport,
+    GpuInfo,
+    HardwareProfile,
+    RamInfo,
+)
+from app.core.planner import (
+    MIN_CTX,
+    REASONING_CTX,
+    PlanError,
+    budget_for,
+    duration_words,
+    plan_option,
+    rank,
+)
+from app.core.planner.memory import compute_bytes_gpu, kv_bytes_per_token, kv_cache_bytes
+from app.core.planner.profile_file import read_hardware_file
+from app.core.planner.ranking import allowed, tier
+
+GIB = 1024**3
+PROFILES = Path(__file__).resolve().parents[1] / "resources" / "hardware_profiles"
+EXAMPLES = sorted(p.stem for p in PROFILES.glob("*.json"))
+CLI_KEYS = ("model", "quant", "format", "engine", "ctx", "weights_bytes", "kv_cache_bytes",
+            "compute_bytes", "overhead_bytes", "total_bytes", "gpu_layers", "vram_bytes",
+            "ram_bytes", "mode", "decode_tps", "answer_seconds", "reason")  # fmt: skip
+
+
+def example(name: str) -> HardwareProfile:
+    return read_hardware_file(PROFILES / f"{name}.json")
+
+
+def cuda_box(vram_gib: int, ram_gib: int, n: int = 1) -> HardwareProfile:
+    gpus = tuple(GpuInfo("nvidia", "NVIDIA GeForce RTX 4090", vram_gib * GIB, vram_gib * GIB,
+                         1008.0, "table", True, i) for i in range(n))  # fmt: skip
+    return HardwareProfile("linux", CpuInfo("EPYC", 32, 64, (), 200.0), RamInfo(ram_gib * GIB,
+                           ram_gib * GIB), gpus, engines=EngineSupport(True, True))  # fmt: skip
+
+
+def test_the_seven_example_machines_are_shipped():
+    assert sorted(["laptop-8gb-no-gpu", "macbook-air-m2-16gb",
+                               "macbook-pro-m2-max-64gb", "mac-studio-m3-ultra-512gb",
+                               "desktop-rtx4090-64gb", "workstation-2x-rtx3090",
+                               "server-8x-h100"]) == EXAMPLES  # fmt: skip
+
+
+def test_mla_kv_cache_is_one_latent_per_token_per_layer():
+    arch = load_catalog().get("deepseek-r1").arch
+    assert kv_bytes_per_token(arch, "f16") / 1024 == pytest.approx(68.6, abs=0.1)
+    assert kv_cache_bytes(arch, 32768) / GIB == pytest.approx(2.1, abs=0.05)
+
+
+def test_q8_0_kv_cache_is_about_half_of_f16():
+    arch = load_catalog().get("deepseek-r1-distill-qwen-14b").arch
+    assert kv_cache_bytes(arch, 16384, "q8_0") / kv_cache_bytes(arch, 16384) == 1.0625 / 2
+
+
+def test_logits_buffer_grows_with_the_vocabulary():
+    cat = load_catalog()
+    qwen = compute_bytes_gpu(cat.get("deepseek-r1-distill-qwen-7b").arch, 16384)
+    assert qwen == pytest.approx(4 * 512 * (3584 + 152064))  # ~0.3 GB for Qwen's vocabulary
+
+
+def test_one_option_has_every_field_the_cli_promises():
+    plan = plan_option(example("desktop-rtx4090-64gb"), "deepseek-r1-distill-qwen-14b", "Q4_K_M",
+                       ctx=16384)  # fmt: skip
+    d = plan.to_dict()
+    for key in CLI_KEYS:
+        assert key in d
+    assert d["mode"] == "gpu" and d["engine"] == "llama_cpp" and d["format"] == "gguf"
+    parts = d["weights_bytes"] + d["kv_cache_bytes"] + d["compute_bytes"] + d["overhead_bytes"]
+    assert d["total_bytes"] == parts == d["vram_bytes"] + d["ram_bytes"]
+    assert d["repo"] == "unsloth/DeepSeek-R1-Distill-Qwen-14B-GGUF"
+    assert d["files"] == ["DeepSeek-R1-Distill-Qwen-14B-Q4_K_M.gguf"]
+    # RTX 4090 measured 92.5 tokens/s for this model and quant (FACTS.md)
+    assert 60 < plan.decode_tps < 110
+    assert plan.load_settings() == {"n_ctx": 16384, "n_gpu_layers": -1, "flash_attn": True}
+
+
+def test_speed_rule_is_near_the_published_measurements():
+    r1 = plan_option(example("mac-studio-m3-ultra-512gb"), "deepseek-r1", "Q4_K_M", ctx=16384)
+    assert r1.mode == "gpu" and 15 < r1.decode_tps < 26  # measured 20.2
+    q14 = plan_option(example("mac-studio-m3-ultra-512gb"), "deepseek-r1-distill-qwen-14b",
+                      "Q4_K_M", ctx=16384)  # fmt: skip
+    assert 35 < q14.decode_tps < 60  # measured 51.9
+
+
+def test_too_big_for_the_gpu_splits_layers_and_keeps_the_split_consistent():
+    profile = example("desktop-rtx4090-64gb")
+    plan = plan_option(profile, "deepseek-r1-distill-llama-70b", "Q4_K_M", ctx=16384)
+    assert plan.mode == "hybrid" and 0 < plan.gpu_layers < plan.layers
+    assert plan.vram_bytes <= budget_for(profile).gpu_total_bytes
+    assert plan.ram_bytes <= budget_for(profile).ram_bytes
+    assert plan.vram_bytes + plan.ram_bytes == plan.total_bytes
+    assert plan.load_settings()["n_gpu_layers"] == plan.gpu_layers
+    assert plan.decode_tps < 5  # most layers read from system RAM
+
+
+def test_moe_on_a_small_gpu_keeps_experts_in_ram():
+    plan = plan_option(cuda_box(24, 512), "deepseek-r1", "UD-IQ1_S", ctx=16384)
+    assert plan.mode == "hybrid" and plan.experts_in_ram
+    assert plan.vram_bytes < 24 * GIB and plan.ram_bytes > 120e9
+    assert "exps" in plan.load_settings()["override_tensors"]
+    assert 2 < plan.decode_tps < 20  # 3.3 to 14 tokens/s reported for such setups
+
+
+def test_apple_budget_is_the_wired_limit_not_the_whole_memory():
+    air = example("macbook-air-m2-16gb")
+    b = budget_for(air)
+    assert b.gpu_bytes == (int(10.9e9),) and b.unified
+    plan = plan_option(air, "deepseek-r1-distill-qwen-14b", "4bit", ctx=16384)
+    assert plan.total_bytes < 16 * GIB * 0.8  # fits in RAM…
+    assert plan.mode == "server"  # …but not in what Metal may wire
+
+
+def test_mlx_does_not_run_off_apple_silicon():
+    plan = plan_option(example("desktop-rtx4090-64gb"), "deepseek-r1-distill-qwen-7b", "4bit")
+    assert plan.mode == "no" and "Apple Silicon" in plan.reason
+
+
+def test_too_big_for_the_machine_is_a_server_option():
+    plan = plan_option(example("laptop-8gb-no-gpu"), "deepseek-r1", "Q4_K_M")
+    assert plan.mode == "server" and plan.engine == "openai"
+    assert "serving engine" in plan.reason and plan.decode_tps is None
+
+
+def test_automatic_context_is_reasoning_sized_when_memory_allows():
+    plan = plan_option(example("workstation-2x-rtx3090"), "deepseek-r1-0528-qwen3-8b", "Q4_K_M")
+    assert plan.ctx == 32768 and plan.mode == "gpu"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model_id": "deepseek-r1-distil-qwen-7b", "quant": "Q4_K_M"},
+         "Did you mean deepseek-r1-distill-qwen-7b"),
+        ({"model_id": "deepseek-r1-distill-qwen-7b", "quant": "Q4_0"}, "has no quant"),
+        ({"model_id": "deepseek-r1-distill-qwen-7b", "quant": "Q4_K_M", "ctx": 262144},
+         "at most 131,072 tokens"),
+        ({"model_id": "deepseek-r1-distill-qwen-7b", "quant": "Q4_K_M", "kv_type": "q2"},
+         "KV cache type"),
+        ({"model_id": "deepseek-r1-distill-qwen-7b", "quant": "4bit", "engine": "llama_cpp"},
+         "GGUF"),
+    ],
+)  # fmt: skip
+def test_bad_requests_raise_a_plan_error_sentence(kwargs, message):
+    with pytest.raises(PlanError, match=message) as info:
+        plan_option(example("laptop-8gb-no-gpu"), **kwargs)
+    assert str(info.value).rstrip("?").endswith((".", "all"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not json", "[]", '{"os": "linux"}', '{"os": "linux", "cpu": {"model": 1}, "ram": {}}'],
+)
+def test_malformed_hardware_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "hw.json"
+    path.write_text(content)
+    with pytest.raises(PlanError, match="hardware file") as info:
+        read_hardware_file(path)
+    assert str(info.value).endswith(".")
+
+
+def test_words_for_durations():
+    assert duration_words(4) == "under 10 seconds"
+    assert duration_words(42) == "about 40 seconds"
+    assert duration_words(130) == "about 2 minutes"
+    assert duration_words(5400) == "about 1.5 hours"
+    assert duration_words(None) == "unknown"
+
+
+# ---------------------------------------------------------------- ranking invariants
+
+
+@pytest.fixture(scope="module")
+def rankings():
+    return {name: rank(example(name)) for name in EXAMPLES}
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_recommendation_fits_the_budget_with_its_context(rankings, name):
+    r = rankings[name]
+    rec = r.recommended
+    assert rec is not None and rec.runs_here and rec.ctx >= MIN_CTX
+    b = budget_for(example(name))
+    assert rec.vram_bytes <= b.gpu_total_bytes
+    assert (rec.vram_bytes + rec.ram_bytes if b.unified else rec.ram_bytes) <= b.ram_bytes
+    assert rec.total_bytes == rec.weights_bytes + rec.kv_cache_bytes + rec.compute_bytes + (
+        rec.overhead_bytes
+    )
+    assert rec.reason.endswith(".") and r.reason.endswith(".")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_nothing_bigger_fits_with_a_reasoning_context_at_usable_speed(rankings, name):
+    r = rankings[name]
+    rec = r.recommended
+    if any(tier(p) == 0 for p in r.options):
+        assert rec.ctx >= REASONING_CTX and rec.usable
+    for p in r.options:
+        if tier(p) == 0:
+            assert p.params_b <= rec.params_b, p
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_no_distill_below_q3_is_recommended(rankings, name):
+    rec = rankings[name].recommended
+    assert allowed(rec)
+    assert not (rec.distill and rec.quant in ("Q2_K",))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_option_stays_visible_with_its_verdict(rankings, name):
+    r = rankings[name]
+    n_quants = sum(len(m.quant_names) for m in load_catalog().models)
+    assert len(r.options) == n_quants
+    assert r.options[0] is r.recommended
+    assert all(p.mode in ("gpu", "hybrid", "cpu", "server", "no") and p.reason for p in r.options)
+
+
+@pytest.mark.parametrize("name", [n for n in EXAMPLES if "mac" in n])
+def test_apple_silicon_with_mlx_gets_mlx_weights(rankings, name):
+    assert rankings[name].recommended.format == "mlx"
+    assert rankings[name].recommended.engine == "mlx"
+
+
+def test_recommendations_read_sensibly(rankings):
+    rec = {n: (r.recommended.model, r.recommended.mode) for n, r in rankings.items()}
+    assert rec["server-8x-h100"][0].startswith("deepseek-r1-0528")
+    assert rec["mac-studio-m3-ultra-512gb"] == ("deepseek-r1-0528", "gpu")
+    assert rec["workstation-2x-rtx3090"] == ("deepseek-r1-distill-llama-70b", "gpu")
+    assert rec["desktop-rtx4090-64gb"] == ("deepseek-r1-distill-qwen-32b", "gpu")
+    assert rec["macbook-pro-m2-max-64gb"][0] == "deepseek-r1-distill-llama-70b"
+    assert rec["laptop-8gb-no-gpu"][1] == "cpu"
+    assert "7B" in rankings["laptop-8gb-no-gpu"].reason  # says why not the bigger one
+
+
+def test_ranking_restricted_to_one_model():
+    r = rank(example("desktop-rtx4090-64gb"), model_ids=["deepseek-r1-distill-qwen-7b"])
+    assert {p.model for p in r.options} == {"deepseek-r1-distill-qwen-7b"}
+    assert r.recommended.quant == "Q4_K_M"
+
+
+def test_nothing_fits_a_tiny_machine():
+    tiny = HardwareProfile("linux", CpuInfo("x", 1, 1), RamInfo(2 * GIB, GIB))
+    r = rank(tiny)
+    assert r.recommended is None and "Nothing in the catalog" in r.reason
