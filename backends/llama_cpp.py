@@ -9,6 +9,7 @@ budget) by closing the think tag in the prompt and continuing from the cached pr
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,9 @@ from backends.generation import DEFAULT_N_CTX, ChatRequest, ThinkState, parse_re
 from backends.gguf_check import GGUFError, check_gguf
 from backends.think_tags import close_tag_for, prompt_opens_thinking
 from backends.util import process_rss
+
+# KV cache element types the planner may ask for, as ggml type ids (ggml.h).
+KV_TYPES = {"f16": 1, "q8_0": 8}
 
 
 class LlamaCppEngine:
@@ -45,6 +49,18 @@ class LlamaCppEngine:
         self.unload()
         train_ctx = int(header.arch_value("context_length") or 0)
         n_ctx = int(n_ctx or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
+        kv_type = str(opts.get("type_k") or "f16").lower()
+        if kv_type not in KV_TYPES:
+            raise EngineFailure(
+                "bad_request",
+                f"Unknown KV cache type {kv_type!r}: use one of {', '.join(KV_TYPES)}.",
+            )
+        # llama.cpp quantizes the V cache only with flash attention.
+        flash_attn = bool(opts.get("flash_attn", False)) or kv_type != "f16"
+        if opts.get("override_tensors"):
+            # llama-cpp-python has no tensor overrides (llama.cpp's -ot) yet: say so in the log.
+            print("ponder: override_tensors is not supported by llama-cpp-python; ignored",
+                  file=sys.stderr)  # fmt: skip
         rss_before = process_rss()
         t0 = time.perf_counter()
         try:
@@ -54,11 +70,21 @@ class LlamaCppEngine:
                 n_gpu_layers=int(n_gpu_layers),
                 n_threads=opts.get("n_threads") or None,
                 n_batch=min(512, n_ctx),
-                flash_attn=bool(opts.get("flash_attn", False)),
+                flash_attn=flash_attn,
+                type_k=KV_TYPES[kv_type],
+                type_v=KV_TYPES[kv_type],
                 use_mmap=bool(opts.get("use_mmap", True)),
                 verbose=True,  # logs go to stderr, which the client keeps for crash reports
             )
         except ValueError as exc:
+            if kv_type != "f16" and "context" in str(exc):
+                raise EngineFailure(
+                    "out_of_memory",
+                    f"llama.cpp could not make a {kv_type} KV cache for this model (its head "
+                    "size may not fit the quantized blocks, or memory ran out): load it with "
+                    "the f16 KV cache or a smaller context.",
+                    str(exc),
+                ) from exc
             raise _load_failure(str(exc), path, n_ctx) from exc
         load_s = time.perf_counter() - t0
         self._template = header.chat_template
@@ -76,6 +102,8 @@ class LlamaCppEngine:
             "chat_template": header.chat_template is not None,
             "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
             "n_gpu_layers": int(n_gpu_layers),
+            "kv_type": kv_type,
+            "flash_attn": flash_attn,
             "size_bytes": header.file_size,
             "tensor_bytes": header.tensor_bytes,
             "load_seconds": round(load_s, 3),

