@@ -40,8 +40,12 @@ lint: $(VENV)/.test-deps
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Each prints its figures as ratios measured side by side in one run (see README).
 bench: $(VENV)/.test-deps
 	$(PY) bench/engine_overhead.py
+	$(PY) bench/plan_accuracy.py
+	$(PY) bench/download.py --size-mb 1024
+	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_stream.py
 
 $(VENV)/.package-deps: pyproject.toml | $(PY)
 	$(PIP) install -e '.[test,package]'
