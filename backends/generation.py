@@ -7,10 +7,12 @@ they must agree on, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import EngineFailure
+from backends.util import process_rss
 
 DEFAULT_N_CTX = 8192
 
@@ -72,3 +74,29 @@ class ThinkState:
             self.thinking = False
         elif not self.thinking and self.open_tag in tail:
             self.thinking = True
+
+
+def done_stats(
+    produced: int,
+    prompt_tokens: int,
+    t0: float,
+    first: float | None,
+    stop: str,
+    state: ThinkState,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The `done` event's numbers, the same keys for every engine (plus engine `extra`)."""
+    now = time.perf_counter()
+    decode_s = (now - first) if first else 0.0
+    return {
+        "completion_tokens": produced,
+        "prompt_tokens": prompt_tokens,
+        "ttft_s": round(first - t0, 4) if first else None,
+        "decode_tps": round((produced - 1) / decode_s, 2) if produced > 1 and decode_s else None,
+        "elapsed_s": round(now - t0, 4),
+        "stop_reason": stop,
+        "thinking_tokens": state.thinking_tokens,
+        "ended_in_thinking": state.thinking,
+        "peak_rss_bytes": process_rss(),
+        **extra,
+    }

@@ -16,7 +16,13 @@ from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
 from backends.chat_template import TemplateError, render_chat
-from backends.generation import DEFAULT_N_CTX, ChatRequest, ThinkState, parse_request
+from backends.generation import (
+    DEFAULT_N_CTX,
+    ChatRequest,
+    ThinkState,
+    done_stats,
+    parse_request,
+)
 from backends.gguf_check import GGUFError, check_gguf
 from backends.think_tags import close_tag_for, prompt_opens_thinking
 from backends.util import process_rss
@@ -225,21 +231,7 @@ class LlamaCppEngine:
             tokens += self.llm.tokenize(closing.encode(), add_bos=False, special=True)
             state.feed(closing, 0)
             emit_text(closing, 0)
-        elapsed = time.perf_counter() - t0
-        decode_s = (time.perf_counter() - first) if first else 0.0
-        return {
-            "completion_tokens": produced,
-            "prompt_tokens": len(prompt_tokens),
-            "ttft_s": round(first - t0, 4) if first else None,
-            "decode_tps": round((produced - 1) / decode_s, 2)
-            if produced > 1 and decode_s
-            else None,
-            "elapsed_s": round(elapsed, 4),
-            "stop_reason": stop,
-            "thinking_tokens": state.thinking_tokens,
-            "ended_in_thinking": state.thinking,
-            "peak_rss_bytes": process_rss(),
-        }
+        return done_stats(produced, len(prompt_tokens), t0, first, stop, state)
 
     def _generated_tokens(self, state: ThinkState) -> list[int]:
         return self.llm.tokenize(state.text.encode("utf-8"), add_bos=False, special=True)

@@ -19,7 +19,13 @@ from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
 from backends.chat_template import TemplateError, render_chat
-from backends.generation import DEFAULT_N_CTX, ChatRequest, ThinkState, parse_request
+from backends.generation import (
+    DEFAULT_N_CTX,
+    ChatRequest,
+    ThinkState,
+    done_stats,
+    parse_request,
+)
 from backends.think_tags import close_tag_for, prompt_opens_thinking
 from backends.util import process_rss
 
@@ -373,23 +379,16 @@ class MlxEngine:
             tokens += self.tokenizer.encode(closing, add_special_tokens=False)
             state.feed(closing, 0)
             emit_text(closing, 0)
-        elapsed = time.perf_counter() - t0
-        decode_s = (time.perf_counter() - first) if first else 0.0
-        return {
-            "completion_tokens": produced,
-            "prompt_tokens": len(prompt_tokens),
-            "ttft_s": round(first - t0, 4) if first else None,
-            "decode_tps": round((produced - 1) / decode_s, 2)
-            if produced > 1 and decode_s
-            else None,
-            "prompt_tps": round(prompt_tps, 2) if prompt_tps else None,
-            "elapsed_s": round(elapsed, 4),
-            "stop_reason": stop,
-            "thinking_tokens": state.thinking_tokens,
-            "ended_in_thinking": state.thinking,
-            "peak_rss_bytes": process_rss(),
-            "peak_memory_bytes": int(mx.get_peak_memory()),
-        }
+        return done_stats(
+            produced,
+            len(prompt_tokens),
+            t0,
+            first,
+            stop,
+            state,
+            prompt_tps=round(prompt_tps, 2) if prompt_tps else None,
+            peak_memory_bytes=int(mx.get_peak_memory()),
+        )
 
     def _prefix_cache(self, tokens: list[int]) -> tuple[list[Any], list[int]]:
         """A KV cache holding the longest reusable prefix of `tokens`, and the rest to feed."""
