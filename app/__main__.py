@@ -2,8 +2,9 @@
 
 Start-up stays light: no engine library or huggingface_hub is imported before it is needed;
 the engine process starts when a model is loaded. `--model PATH` loads a GGUF at start;
-`--db PATH` uses another chat database. With PONDER_STARTUP_PROBE=1 the app prints the
-seconds from process start to the window being shown, then quits (bench/ui_stream.py).
+`--db PATH` uses another chat database. The very first launch opens the model wizard.
+With PONDER_STARTUP_PROBE=1 the app prints the seconds from process start to the window
+being shown, then quits (bench/ui_stream.py).
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(0, window.close)
     elif args.model:
         window.controller.load_model(args.model)
+    else:
+        QTimer.singleShot(0, window.maybe_first_run)  # the model wizard, on the first launch
     code = app.exec()
     store.close()
     return code

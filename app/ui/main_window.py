@@ -2,7 +2,10 @@
 status bar. Keyboard: Enter sends, Shift+Enter adds a line, Esc stops, Ctrl+N new chat.
 
 The window only talks to core objects (the chat store, the engine client through the
-EngineBridge); it never imports an engine library.
+EngineBridge); it never imports an engine library. The Model menu opens the model wizard,
+the model manager and GGUF import; a .gguf dropped on the window is imported. After each
+complete answer the measured speed and memory are stored (app.core.model_stats) and shown
+next to the planner's prediction.
 """
 
 from __future__ import annotations
@@ -11,7 +14,15 @@ import os
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -26,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.core.chat_store import ChatStore
 from app.core.generation_settings import ContextUse, preset_for_model, quant_from_name
 from app.core.logs import versions
+from app.core.model_stats import ModelStats
 from app.ui.chat_controller import ChatController
 from app.ui.chat_view import ChatView
 from app.ui.composer import Composer
@@ -52,6 +64,17 @@ class MainWindow(QMainWindow):
         self.chat = ChatView(self)
         self.composer = Composer(self)
         self.controller = ChatController(store, self.bridge, self.chat, n_ctx=n_ctx)
+        # measured speed per model, next to the chats (a test's temporary database keeps
+        # its measurements to itself)
+        self.stats = ModelStats(store.path.parent / "model_stats.json")
+        self.choice_env: Any = None  # model_choice.ChoiceEnv for the wizard (None: defaults)
+        self.discovery: Any = None  # a callable listing models for the manager (None: scan)
+        self.wizard: Any = None
+        self.manager: Any = None
+        self._load_meta: dict[str, Any] = {}
+        self._wizard_waiting = False
+        self._tasks: list[Any] = []
+        self.setAcceptDrops(True)
         self._build_layout()
         self._build_status_bar()
         self._build_menus()
@@ -113,6 +136,10 @@ class MainWindow(QMainWindow):
         self._action(chat, "Re&generate", self.controller.regenerate, "Ctrl+R")
         chat.addSeparator()
         self._action(chat, "Generation &settings…", self.open_settings, "Ctrl+,")
+        model = self.menuBar().addMenu("&Model")
+        self.wizard_action = self._action(model, "Model &wizard…", self.open_wizard)
+        self.manager_action = self._action(model, "&Models…", self.open_model_manager, "Ctrl+M")
+        self.import_action = self._action(model, "&Import GGUF…", self.import_gguf)
         help_ = self.menuBar().addMenu("&Help")
         self._action(help_, "Open &logs folder", self.open_logs_folder)
         help_.addSeparator()
@@ -151,6 +178,7 @@ class MainWindow(QMainWindow):
         c.sig_speed.connect(self._on_speed)
         c.sig_conversations.connect(self.refresh_conversations)
         c.sig_current.connect(self._on_current)
+        self.bridge.worker.sig_done.connect(self._record_answer)
 
     # -- actions -------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -163,7 +191,171 @@ class MainWindow(QMainWindow):
             self, "Load a GGUF model", start, "GGUF models (*.gguf);;All files (*)"
         )
         if path:
+            self._load_meta = {}
             self.controller.load_model(path)
+
+    # -- models: wizard, manager, import -------------------------------------------------
+    def load_model_with(self, path: str, settings: dict[str, Any],
+                        meta: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Load `path` with a plan's settings (context, GPU layers, threads, KV cache);
+        `meta` (name, model_id, quant, predicted_tps) goes with the measurements."""
+        c = self.controller
+        opts = dict(settings)
+        c.n_ctx = int(opts.pop("n_ctx", None) or c.n_ctx)
+        c.model_path = path
+        self._load_meta = {**(meta or {}), "n_gpu_layers": opts.get("n_gpu_layers")}
+        c.sig_loading.emit(self._load_meta.get("name") or os.path.basename(path))
+        c.load_job = c.bridge.load(path, n_ctx=c.n_ctx, **opts)
+
+    def open_wizard(self) -> Any:
+        """Show the model wizard (window-modal, not blocking); returns it."""
+        from app.ui.wizard import ModelWizard
+
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            return self.wizard
+        self.wizard = ModelWizard(self.choice_env, self)
+        self.wizard.setWindowModality(Qt.WindowModality.WindowModal)
+        self.wizard.sig_load_requested.connect(self._wizard_load)
+        self.wizard.sig_start_chat.connect(self._wizard_start_chat)
+        self.wizard.sig_connect_server.connect(self.open_connect_dialog)
+        self.wizard.show()
+        self.wizard.start()
+        return self.wizard
+
+    def maybe_first_run(self) -> Any:
+        """On the very first launch, open the wizard (and remember that it ran)."""
+        from app.core import app_state
+
+        if app_state.wizard_done():
+            return None
+        app_state.mark_wizard_done()
+        return self.open_wizard()
+
+    def _wizard_load(self, path: str, settings: dict, option: Any) -> None:
+        self._wizard_waiting = True
+        meta = {"name": option.name, "model_id": option.model_id, "quant": option.quant,
+                "predicted_tps": option.decode_tps}  # fmt: skip
+        self.load_model_with(path, settings, meta)
+
+    def _wizard_start_chat(self, ask: bool, question: str) -> None:
+        self.controller.new_conversation()
+        if ask:
+            self.composer.input.setPlainText(question)
+            self.send(question)
+
+    def open_connect_dialog(self) -> None:
+        """The 'Connect to a server' dialog, when that part of Ponder is installed."""
+        import importlib
+
+        try:
+            module = importlib.import_module("app.ui.connect_dialog")
+        except ImportError:
+            QMessageBox.information(
+                self, "Connect to a server",
+                "Connecting to a serving engine (vLLM, SGLang, llama-server, Ollama) is not "
+                "part of this version of Ponder yet.",
+            )  # fmt: skip
+            return
+        dialog_cls = getattr(module, "ConnectDialog", None)
+        if dialog_cls is None:
+            return
+        dialog = dialog_cls(parent=self.wizard or self)
+        dialog.open()
+
+    def open_model_manager(self) -> Any:
+        from app.ui.model_manager import ModelManager
+
+        if self.manager is not None and self.manager.isVisible():
+            self.manager.raise_()
+            return self.manager
+        self.manager = ModelManager(self.stats, self.discovery, self)
+        self.manager.sig_load.connect(self.load_local_model)
+        self.manager.sig_import.connect(self.import_gguf)
+        self.manager.show()
+        self.manager.refresh()
+        return self.manager
+
+    def import_gguf(self, path: str | None = None) -> Any:
+        """Pick (or take) a .gguf file, show what it is and how it would run, offer to load."""
+        from app.ui.import_model import ImportDialog
+
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Import a GGUF model", os.path.expanduser("~"), "GGUF models (*.gguf)"
+            )
+            if not path:
+                return None
+        dialog = ImportDialog(path, self.choice_env, self)
+        dialog.sig_load.connect(self.load_model_with)
+        dialog.open()
+        dialog.start()
+        return dialog
+
+    def load_local_model(self, path: str) -> None:
+        """Load a model file found on disk with settings planned for this machine."""
+        from app.core import model_choice
+        from app.ui.wizard.tasks import Task
+
+        profile = getattr(self.choice_env, "profile", None)
+        task = Task(lambda: model_choice.describe_gguf(path, profile or model_choice.detect()),
+                    self)  # fmt: skip
+
+        def planned(info: Any) -> None:
+            self.load_model_with(path, info.load_settings(), {"name": info.name})
+
+        def failed(_exc: Exception, _tb: str) -> None:
+            self._load_meta = {}
+            self.controller.load_model(path)  # the engine says what is wrong
+
+        task.sig_result.connect(planned)
+        task.sig_error.connect(failed)
+        task.finished.connect(lambda: self._tasks.remove(task) if task in self._tasks else None)
+        self._tasks.append(task)
+        task.start()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls()]
+        ggufs = [p for p in paths if p.lower().endswith(".gguf")]
+        if ggufs:
+            event.acceptProposedAction()
+            self.import_gguf(ggufs[0])
+
+    def _record_answer(self, _job: int, done: Any) -> None:
+        """Store the measured speed and memory of a complete answer for the loaded model."""
+        path = self.controller.model_path
+        if path is None or getattr(done, "stop_reason", "") != "eos":
+            return
+        extra = getattr(done, "extra", {}) or {}
+        meta = self._meta_for(path)
+        self.stats.record_answer(
+            path, done.decode_tps, completion_tokens=done.completion_tokens,
+            peak_memory_bytes=extra.get("peak_memory_bytes") or extra.get("peak_rss_bytes"),
+            predicted_tps=meta.get("predicted_tps"), name=meta.get("name") or "",
+            model_id=meta.get("model_id"), quant=meta.get("quant"), n_ctx=self.controller.n_ctx,
+            n_gpu_layers=meta.get("n_gpu_layers"),
+        )  # fmt: skip
+
+    def _meta_for(self, path: str) -> dict[str, Any]:
+        meta = dict(self._load_meta)
+        if not meta.get("model_id"):
+            from app.core.catalog import CatalogError
+            from app.core.model_choice import catalog_match
+
+            try:
+                match = catalog_match(path)
+            except (CatalogError, OSError):
+                match = None
+            if match:
+                meta["model_id"], meta["quant"] = match
+        meta.setdefault("name", self.controller.model_name or os.path.basename(path))
+        return meta
 
     def open_settings(self) -> None:
         from app.ui.settings_dialog import SettingsDialog
@@ -230,6 +422,13 @@ class MainWindow(QMainWindow):
         self.answer_now_action.setEnabled(busy)
 
     def _on_model(self, info: dict | None) -> None:
+        if self._wizard_waiting and self.wizard is not None:
+            self._wizard_waiting = False
+            self.wizard.load_finished(info is not None)
+        if info is not None and self.controller.model_path:
+            meta = self._meta_for(self.controller.model_path)
+            self.stats.touch(self.controller.model_path, meta.get("name") or "",
+                             model_id=meta.get("model_id"), quant=meta.get("quant"))  # fmt: skip
         if info is None:
             if self.controller.model_path:
                 self.model_label.setText("Engine stopped — Reload engine to continue")
@@ -244,7 +443,11 @@ class MainWindow(QMainWindow):
         self.composer.set_budget(self.controller.settings().thinking_budget)
 
     def _on_speed(self, tps: float | None) -> None:
-        self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+        text = f"{tps:.1f} tokens/s" if tps else ""
+        predicted = self._load_meta.get("predicted_tps")
+        if tps and predicted:
+            text += f" (predicted {predicted:.0f})"
+        self.speed_label.setText(text)
 
     def _on_current(self, conversation_id: int | None) -> None:
         self.refresh_conversations()
@@ -253,6 +456,11 @@ class MainWindow(QMainWindow):
             self.meter.set_use(ContextUse(self.controller.n_ctx))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        for child in (self.wizard, self.manager):
+            if child is not None:
+                child.close()
+        for task in list(self._tasks):
+            task.wait(5000)
         self.controller.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

@@ -1,0 +1,251 @@
+"""The model manager: every model on this computer, wherever it came from, and what to do
+with it — load, delete (saying how much space that frees), verify again, show on disk.
+
+Models come from `app.core.model_discovery` (the Hugging Face cache, LM Studio's folder,
+Ollama's store and files the user added), scanned on a worker thread; the measured speed
+comes from `app.core.model_stats`. Files of other tools are used in place, never copied.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import model_discovery
+from app.core.downloads import human_size
+from app.core.model_stats import ModelStats, measured_words
+from app.ui.wizard.style import stylesheet
+from app.ui.wizard.tasks import Task
+
+COLUMNS = ("Model", "Quant", "Format", "Size", "Found in", "Last used", "Measured here")
+
+
+def ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    s = max(0.0, time.time() - ts)
+    if s < 120:
+        return "just now"
+    if s < 3600 * 2:
+        return f"{int(s // 60)} minutes ago"
+    if s < 86400 * 2:
+        return f"{int(s // 3600)} hours ago"
+    return f"{int(s // 86400)} days ago"
+
+
+class ModelManager(QDialog):
+    sig_load = Signal(str)  # path of the file to load
+    sig_import = Signal()  # "Add a GGUF file…"
+    sig_refreshed = Signal()
+    sig_message = Signal(str)
+
+    def __init__(self, stats: ModelStats | None = None,
+                 discover: Callable[..., list[model_discovery.FoundModel]] | None = None,
+                 parent: QWidget | None = None) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.setWindowTitle("Ponder — models on this computer")
+        self.setObjectName("ManagerRoot")
+        self.setStyleSheet(stylesheet())
+        self.resize(980, 520)
+        self.stats = stats or ModelStats()
+        self.discover = discover or model_discovery.discover_models
+        self.models: list[model_discovery.FoundModel] = []
+        self.task: Task | None = None
+        # asks the user to confirm; tests replace it
+        self.confirm: Callable[[str, str], bool] = self._ask
+
+        box = QVBoxLayout(self)
+        box.setContentsMargins(20, 16, 20, 14)
+        title = QLabel("Models on this computer", self)
+        title.setObjectName("PageTitle")
+        box.addWidget(title)
+        lead = QLabel(
+            "Found in the Hugging Face cache, LM Studio, Ollama and the files you added. Models "
+            "of other apps are used where they are, without copying.",
+            self,
+        )
+        lead.setObjectName("PageLead")
+        lead.setWordWrap(True)
+        box.addWidget(lead)
+
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setShowGrid(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(lambda _i: self.load_selected())
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        box.addWidget(self.table, 1)
+
+        self.status = QLabel("", self)
+        self.status.setObjectName("Muted")
+        self.status.setWordWrap(True)
+        box.addWidget(self.status)
+
+        row = QHBoxLayout()
+        self.load_button = QPushButton("Load", self)
+        self.load_button.setObjectName("Primary")
+        self.delete_button = QPushButton("Delete…", self)
+        self.verify_button = QPushButton("Verify again", self)
+        self.show_button = QPushButton("Show on disk", self)
+        self.add_button = QPushButton("Add a GGUF file…", self)
+        self.refresh_button = QPushButton("Refresh", self)
+        for b in (self.load_button, self.delete_button, self.verify_button, self.show_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(self.add_button)
+        row.addWidget(self.refresh_button)
+        box.addLayout(row)
+        self.load_button.clicked.connect(self.load_selected)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.verify_button.clicked.connect(self.verify_selected)
+        self.show_button.clicked.connect(self.show_selected)
+        self.add_button.clicked.connect(self.sig_import.emit)
+        self.refresh_button.clicked.connect(self.refresh)
+        self._update_buttons()
+
+    # -- listing -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Scan for models on a worker thread; the table fills when it is done."""
+        if self.task is not None and self.task.isRunning():
+            return
+        self.status.setText("Looking for models…")
+        last_used = self.stats.last_used()
+        self.task = Task(lambda: self.discover(last_used=last_used), self)
+        self.task.sig_result.connect(self._show)
+        self.task.sig_error.connect(lambda exc, _tb: self._say(f"Could not list models: {exc}"))
+        self.task.start()
+
+    def _show(self, models: list[model_discovery.FoundModel]) -> None:
+        self.models = list(models)
+        self.table.setRowCount(len(self.models))
+        for row, m in enumerate(self.models):
+            measured = measured_words(self.stats.get(m.path))
+            cells = (m.name, m.quant or "—", m.format.upper(), human_size(m.size_bytes),
+                     m.source_label, ago(m.last_used), measured or "not yet")  # fmt: skip
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                tip = f"{m.path}\n{m.origin}" if m.origin else str(m.path)
+                if m.problem:
+                    tip = f"Cannot be loaded: {m.problem}"
+                    item.setForeground(Qt.GlobalColor.red)
+                item.setToolTip(tip)
+                self.table.setItem(row, col, item)
+        total = sum(m.size_bytes for m in self.models)
+        self._say(f"{len(self.models)} models, {human_size(total)} in all." if self.models
+                  else "No models yet: the wizard downloads one, or add a GGUF file.")  # fmt: skip
+        if self.models:
+            self.table.selectRow(0)
+        self._update_buttons()
+        self.sig_refreshed.emit()
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.sig_message.emit(text)
+
+    @property
+    def selected(self) -> model_discovery.FoundModel | None:
+        rows = {i.row() for i in self.table.selectedItems()}
+        return self.models[min(rows)] if rows else None
+
+    def select_path(self, path: str | os.PathLike[str]) -> bool:
+        key = os.path.realpath(path)
+        for row, m in enumerate(self.models):
+            if m.key == key or str(m.path) == str(path):
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _update_buttons(self) -> None:
+        m = self.selected
+        busy = self.task is not None and self.task.isRunning()
+        for b in (self.delete_button, self.verify_button, self.show_button):
+            b.setEnabled(m is not None and not busy)
+        self.load_button.setEnabled(m is not None and not m.problem and not busy)
+
+    # -- actions -------------------------------------------------------------------------
+    def load_selected(self) -> None:
+        m = self.selected
+        if m is None or m.problem:
+            return
+        self.sig_load.emit(str(m.path))
+        self._say(f"Loading {m.name}…")
+
+    def delete_selected(self) -> None:
+        m = self.selected
+        if m is None:
+            return
+        freed = model_discovery.freeable_bytes(m)
+        text = f"Delete {m.name} ({m.quant or m.format})? This frees {human_size(freed)}."
+        if m.owned_by_other_tool:
+            text += (f"\n\nThis copy belongs to {m.source_label}: {m.source_label} will no "
+                     "longer have it either.")  # fmt: skip
+        elif freed < m.size_bytes:
+            text += "\n\nSome of its files are shared with other models and stay."
+        if not self.confirm("Delete model", text):
+            return
+        try:
+            got = model_discovery.delete_model(m)
+        except OSError as exc:
+            self._say(f"Could not delete {m.name}: {exc.strerror or exc}.")
+            return
+        self.stats.forget(m.path)
+        self._say(f"Deleted {m.name}; {human_size(got)} freed.")
+        self.refresh()
+
+    def verify_selected(self) -> None:
+        m = self.selected
+        if m is None:
+            return
+        self._say(f"Checking {m.name}…")
+        self.verify_task = Task(lambda: model_discovery.verify_model(m), self)
+        self.verify_task.sig_result.connect(lambda r: self._say(r[1]))
+        self.verify_task.sig_error.connect(lambda exc, _tb: self._say(f"Check failed: {exc}"))
+        self.verify_task.start()
+
+    def show_selected(self) -> None:
+        m = self.selected
+        if m is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(m.path.parent)))
+
+    def _ask(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def done(self, result: int) -> None:  # noqa: D102 - wait for a scan before closing
+        for task in (self.task, getattr(self, "verify_task", None)):
+            if task is not None and task.isRunning():
+                task.wait(10_000)
+        super().done(result)
+
+
+def found_summary(models: list[Any]) -> str:
+    """'3 models: 2 from the Hugging Face cache, 1 from Ollama' (for logs and tests)."""
+    from collections import Counter
+
+    counts = Counter(m.source_label for m in models)
+    parts = [f"{n} from {label}" for label, n in counts.items()]
+    return f"{len(models)} models" + (": " + ", ".join(parts) if parts else "")

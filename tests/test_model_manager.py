@@ -1,0 +1,140 @@
+"""The model manager offscreen: it lists GGUFs found in a fake Hugging Face cache, an LM
+Studio folder and an Ollama store, loads one with the real engine, deletes one (saying how
+much space it frees) and verifies one; and GGUF import (pick or drop) reads the header and
+loads the file with settings planned for the machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from app.core import model_choice
+from app.core import model_discovery as md
+from app.core.chat_store import ChatStore
+from app.ui.main_window import MainWindow
+from app.ui.scripted_engine import ScriptedClient
+from test_model_discovery import make_hf_cache, make_lmstudio, make_ollama
+
+ROOT = Path(__file__).resolve().parents[1]
+LAPTOP = ROOT / "resources" / "hardware_profiles" / "laptop-8gb-no-gpu.json"
+
+
+@pytest.fixture
+def stores(tmp_path, scripted_models, monkeypatch):
+    monkeypatch.setenv("PONDER_CONFIG_DIR", str(tmp_path / "config"))
+    hf = tmp_path / "hf" / "hub"
+    lm = tmp_path / "lmstudio" / "models"
+    ol = tmp_path / "ollama" / "models"
+    make_hf_cache(hf, scripted_models.preopen)
+    make_lmstudio(lm, scripted_models.plain)
+    make_ollama(ol, scripted_models.preopen)  # same bytes as the HF one, another store
+    return {"hf_cache": hf, "lmstudio": [lm], "ollama": [ol],
+            "added_list": tmp_path / "config" / "added_models.json"}  # fmt: skip
+
+
+def make_window(qtbot, tmp_path, stores, client=None) -> MainWindow:
+    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), client or ScriptedClient())
+    qtbot.addWidget(w)
+    w.choice_env = model_choice.ChoiceEnv(profile=model_choice.read_profile_file(LAPTOP))
+    w.discovery = lambda last_used=None: md.discover_models(**stores, last_used=last_used or {})
+    w.show()
+    return w
+
+
+def open_manager(qtbot, w: MainWindow):
+    m = w.open_model_manager()
+    qtbot.waitUntil(lambda: bool(m.models), timeout=10_000)
+    return m
+
+
+def test_manager_lists_models_from_every_store_and_loads_one_with_the_real_engine(
+    qtbot, tmp_path, stores
+):
+    pytest.importorskip("llama_cpp")
+    from app.core.engine import EngineClient
+
+    w = make_window(qtbot, tmp_path, stores, EngineClient(load_timeout_s=120))
+    m = open_manager(qtbot, w)
+    sources = {x.source_label for x in m.models}
+    assert sources == {"Hugging Face cache", "LM Studio", "Ollama"}
+    assert m.table.rowCount() == 3 and "3 models" in m.status.text()
+    assert m.select_path(next(x.path for x in m.models if x.source == "ollama"))
+    with qtbot.waitSignal(w.controller.sig_model, timeout=60_000) as blocker:
+        m.load_button.click()
+    info = blocker.args[0]
+    assert info and info["engine"] == "llama_cpp"
+    assert Path(w.controller.model_path).name.startswith("sha256-")  # used in place
+    assert w.stats.get(w.controller.model_path).last_used  # "last used" from now on
+    w.close()
+
+
+def test_manager_delete_says_what_it_frees_and_verify_checks_hashes(qtbot, tmp_path, stores):
+    w = make_window(qtbot, tmp_path, stores)
+    m = open_manager(qtbot, w)
+    asked: list[str] = []
+    m.confirm = lambda _title, text: asked.append(text) or True
+    lm = next(x for x in m.models if x.source == "lmstudio")
+    m.select_path(lm.path)
+    with qtbot.waitSignal(m.sig_message, timeout=10_000,
+                          check_params_cb=lambda t: "intact" in t or "header" in t):  # fmt: skip
+        m.verify_button.click()
+    with qtbot.waitSignal(m.sig_refreshed, timeout=10_000):
+        m.delete_button.click()
+    assert "frees" in asked[0] and "belongs to LM Studio" in asked[0]
+    assert not lm.path.exists()
+    assert {x.source for x in m.models} == {"hf-cache", "ollama"}
+    hf = next(x for x in m.models if x.source == "hf-cache")
+    m.select_path(hf.path)
+    with qtbot.waitSignal(m.sig_message, timeout=10_000,
+                          check_params_cb=lambda t: "every byte" in t):  # fmt: skip
+        m.verify_button.click()
+    m.confirm = lambda _t, _x: False  # said no: nothing happens
+    m.delete_button.click()
+    assert hf.path.exists()
+    w.close()
+
+
+def test_import_reads_the_header_plans_and_loads(qtbot, tmp_path, stores, scripted_models):
+    client = ScriptedClient()
+    w = make_window(qtbot, tmp_path, stores, client)
+    dialog = w.import_gguf(str(scripted_models.preopen))
+    qtbot.waitUntil(lambda: dialog.info is not None, timeout=10_000)
+    assert dialog.fields["Architecture"].text() == "llama"
+    assert dialog.fields["Chat template"].text() == "yes"
+    assert "tokens" in dialog.fields["Trained context"].text()
+    assert dialog.plan_label.text().startswith("On this computer: Runs on the processor")
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        dialog.load_button.click()
+    assert client.loads[-1] == str(scripted_models.preopen)
+    # remembered, so the manager lists it as added by you
+    assert scripted_models.preopen.resolve() in md.added_files(stores["added_list"])
+    m = open_manager(qtbot, w)
+    assert "added by you" in {x.source_label for x in m.models}
+    w.close()
+
+
+def test_import_refuses_a_broken_file_in_words(qtbot, tmp_path, stores, scripted_models):
+    w = make_window(qtbot, tmp_path, stores)
+    dialog = w.import_gguf(str(scripted_models.corrupt["not_gguf"]))
+    with qtbot.waitSignal(dialog.sig_described, timeout=10_000):
+        pass
+    qtbot.waitUntil(lambda: dialog.title.text() == "This file cannot be used", timeout=5_000)
+    assert "not a GGUF" in dialog.plan_label.text() and not dialog.load_button.isEnabled()
+    dialog.reject()
+    w.close()
+
+
+def test_dropping_a_gguf_on_the_window_opens_the_import(qtbot, tmp_path, stores, scripted_models):
+    w = make_window(qtbot, tmp_path, stores)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(scripted_models.preopen))])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, data,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    opened = []
+    w.import_gguf = lambda path=None: opened.append(path)  # type: ignore[method-assign]
+    w.dropEvent(event)
+    assert opened == [str(scripted_models.preopen)]
+    w.close()

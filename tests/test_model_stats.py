@@ -1,0 +1,70 @@
+"""Measured speed and memory per model: stored after a real answer, shown next to the
+prediction, and summarised for the planner's calibration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.core.model_stats import MIN_TOKENS, ModelStats, measured_words
+
+
+def test_first_answer_is_stored_and_later_ones_smoothed(tmp_path):
+    stats = ModelStats(tmp_path / "s.json")
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    assert stats.get(model) is None
+    first = stats.record_answer(
+        model,
+        20.0,
+        completion_tokens=100,
+        peak_memory_bytes=5 * 10**9,
+        predicted_tps=25.0,
+        model_id="m",
+        quant="Q4_K_M",
+        name="M",
+    )
+    assert first.decode_tps == 20.0 and first.first_decode_tps == 20.0 and first.answers == 1
+    assert first.ratio == pytest.approx(0.8)
+    second = stats.record_answer(model, 30.0, completion_tokens=100)
+    assert second.first_decode_tps == 20.0 and second.answers == 2
+    assert 20.0 < second.decode_tps < 30.0 and second.model_id == "m"
+    assert stats.for_catalog("m", "q4_k_m").key == second.key
+    assert measured_words(second).startswith("measured 23 tokens/s, 5.0 GB")
+    # a fresh reader sees the same (it is on disk)
+    assert ModelStats(tmp_path / "s.json").get(model) == second
+
+
+def test_answers_too_short_to_time_are_not_stored(tmp_path):
+    stats = ModelStats(tmp_path / "s.json")
+    assert stats.record_answer("x", 50.0, completion_tokens=MIN_TOKENS - 1) is None
+    assert stats.record_answer("x", None, completion_tokens=100) is None
+    assert stats.all() == []
+
+
+def test_speed_ratio_is_the_median_over_models(tmp_path):
+    stats = ModelStats(tmp_path / "s.json")
+    assert stats.speed_ratio() is None
+    for name, measured in (("a", 10.0), ("b", 20.0), ("c", 60.0)):
+        stats.record_answer(tmp_path / name, measured, completion_tokens=50, predicted_tps=20.0)
+    stats.record_answer(tmp_path / "d", 5.0, completion_tokens=50)  # no prediction: left out
+    assert stats.speed_ratio() == pytest.approx(1.0)
+
+
+def test_touch_last_used_forget_and_a_damaged_file(tmp_path):
+    path = tmp_path / "s.json"
+    stats = ModelStats(path)
+    stats.touch(tmp_path / "a", "A", model_id=None)
+    assert list(stats.last_used()) == [str(tmp_path / "a")]
+    stats.forget(tmp_path / "a")
+    assert stats.all() == []
+    path.write_text("{not json")
+    assert stats.all() == []  # ignored, not fatal
+    stats.touch(tmp_path / "b", "B")
+    assert json.loads(path.read_text())["models"][0]["name"] == "B"
+
+
+def test_default_location_is_the_user_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("PONDER_DATA_DIR", str(tmp_path))
+    assert ModelStats().path == tmp_path / "model_stats.json"
