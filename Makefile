@@ -62,6 +62,7 @@ package-smoke: package
 
 screenshots: $(VENV)/.test-deps
 	QT_QPA_PLATFORM=offscreen $(PY) bench/screenshots.py docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) bench/screenshots_wizard.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
