@@ -35,6 +35,9 @@ def run_smoke(model: str, timeout_s: float = 120.0) -> int:
         result["window_shown_s"] = round(time.perf_counter() - t0, 3)
         result["process_age_at_window_s"] = round(process_age_s(), 3)
         result["title"] = window.windowTitle()
+        from app.core.catalog import load_catalog
+
+        result["catalog_models"] = len(load_catalog().models)  # bundled resources/catalog.toml
         controller = window.controller
         state = {"sent": False}
 
@@ -63,4 +66,5 @@ def run_smoke(model: str, timeout_s: float = 120.0) -> int:
         store.close()
     result["total_s"] = round(time.perf_counter() - t0, 3)
     print(json.dumps(result, ensure_ascii=False), flush=True)
-    return 0 if result["thinking"] and result["answer"] else 1
+    ok = result["thinking"] and result["answer"] and result["catalog_models"] > 0
+    return 0 if ok else 1

@@ -58,6 +58,7 @@ def main() -> int:
     assert result["thinking"] == "Two plus two makes four.", result
     assert result["answer"] == "The answer is 4.", result
     assert result["engine"] == "llama_cpp" and result["title"].startswith("Ponder "), result
+    assert result["catalog_models"] >= 9, result  # the catalog travels inside the bundle
     print(f"bundle: {bundle} ({folder_size(bundle) / 1e6:.0f} MB)")
     print(f"launch to window shown: {result['process_age_at_window_s']:.2f} s")
     print(f"launch to answer (engine start, load, answer, quit): {wall:.2f} s")
