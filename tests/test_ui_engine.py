@@ -149,3 +149,17 @@ def test_restart_shows_the_saved_conversation_with_the_partial_answer(
     assert answer.thinking.text().startswith(THINK_TEXT[:3]) and answer.thinking.is_open
     assert "Interrupted" in answer.note.text()
     assert w2.store.messages(w2.controller.conversation_id)[-1].status == "partial"
+
+
+def test_reload_engine_keeps_the_plans_settings(open_window, qtbot, scripted_models):
+    w = open_window()
+    settings = {"n_ctx": 2048, "n_gpu_layers": 0, "n_threads": 1}
+    with qtbot.waitSignal(w.controller.sig_model, timeout=LOAD_MS) as first:
+        w.load_model_with(str(scripted_models.preopen), settings, {"name": "Scripted R1"})
+    assert first.args[0]["n_ctx"] == 2048 and first.args[0]["n_gpu_layers"] == 0
+    old_pid = w.bridge.client.pid
+    with qtbot.waitSignal(w.controller.sig_model, timeout=LOAD_MS) as again:
+        w.controller.reload_engine()
+    info = again.args[0]
+    assert w.bridge.client.pid != old_pid
+    assert info["n_ctx"] == 2048 and info["n_gpu_layers"] == 0

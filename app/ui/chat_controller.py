@@ -52,6 +52,7 @@ class ChatController(StreamHandlers, QObject):
         self.conversation_id: int | None = None
         self.model_info: dict[str, Any] | None = None
         self.model_path: str | None = None
+        self.load_opts: dict[str, Any] = {"n_gpu_layers": -1}  # kept for Reload engine
         self.stream: _Stream | None = None
         self.load_job = 0
         self.pending_settings = GenerationSettings()
@@ -86,10 +87,13 @@ class ChatController(StreamHandlers, QObject):
         path = self.model_info.get("path") or self.model_path or ""
         return self.model_info.get("name") or os.path.basename(path) or None
 
-    def load_model(self, path: str) -> None:
+    def load_model(self, path: str, label: str | None = None, **opts: Any) -> None:
+        """Load `path` with `opts` (a plan's GPU layers, threads, KV cache; all GPU layers
+        by default); Reload engine uses the same settings again."""
         self.model_path = path
-        self.sig_loading.emit(os.path.basename(path))
-        self.load_job = self.bridge.load(path, n_ctx=self.n_ctx, n_gpu_layers=-1)
+        self.load_opts = opts or {"n_gpu_layers": -1}
+        self.sig_loading.emit(label or os.path.basename(path))
+        self.load_job = self.bridge.load(path, n_ctx=self.n_ctx, **self.load_opts)
 
     def reload_engine(self) -> None:
         """Restart the engine process and load the last model again."""
@@ -100,7 +104,7 @@ class ChatController(StreamHandlers, QObject):
             self.stop()
         self.view.clear_banner()
         self.sig_loading.emit(os.path.basename(self.model_path))
-        self.load_job = self.bridge.reload(self.model_path, n_ctx=self.n_ctx, n_gpu_layers=-1)
+        self.load_job = self.bridge.reload(self.model_path, n_ctx=self.n_ctx, **self.load_opts)
 
     def _on_loaded(self, job: int, info: dict) -> None:
         if job != self.load_job:

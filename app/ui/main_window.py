@@ -202,10 +202,8 @@ class MainWindow(QMainWindow):
         c = self.controller
         opts = dict(settings)
         c.n_ctx = int(opts.pop("n_ctx", None) or c.n_ctx)
-        c.model_path = path
         self._load_meta = {**(meta or {}), "n_gpu_layers": opts.get("n_gpu_layers")}
-        c.sig_loading.emit(self._load_meta.get("name") or os.path.basename(path))
-        c.load_job = c.bridge.load(path, n_ctx=c.n_ctx, **opts)
+        c.load_model(path, self._load_meta.get("name"), **opts)
 
     def open_wizard(self) -> Any:
         """Show the model wizard (window-modal, not blocking); returns it."""
