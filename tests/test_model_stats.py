@@ -68,3 +68,24 @@ def test_touch_last_used_forget_and_a_damaged_file(tmp_path):
 def test_default_location_is_the_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("PONDER_DATA_DIR", str(tmp_path))
     assert ModelStats().path == tmp_path / "model_stats.json"
+
+
+def test_the_recommendation_is_calibrated_by_what_was_measured(tmp_path):
+    from pathlib import Path
+
+    from app.core import model_choice
+
+    profile = model_choice.read_profile_file(
+        Path(__file__).resolve().parents[1] / "resources/hardware_profiles/laptop-8gb-no-gpu.json"
+    )
+    plain = model_choice.recommend(profile)
+    stats = ModelStats(tmp_path / "s.json")
+    stats.record_answer(tmp_path / "m.gguf", 10.0, completion_tokens=200, predicted_tps=20.0,
+                        model_id="deepseek-r1-distill-qwen-1.5b", quant="Q4_K_M")  # fmt: skip
+    slow = model_choice.recommend(profile, stats=stats)
+    before = plain.find("deepseek-r1-distill-qwen-7b", "Q4_K_M")
+    after = slow.find("deepseek-r1-distill-qwen-7b", "Q4_K_M")
+    assert after.decode_tps == pytest.approx(before.decode_tps * 0.5)
+    assert after.uncalibrated_tps == pytest.approx(before.decode_tps)  # what gets stored
+    mine = slow.find("deepseek-r1-distill-qwen-1.5b", "Q4_K_M")
+    assert mine.measured is not None and mine.measured.decode_tps == 10.0

@@ -254,3 +254,18 @@ def test_nothing_fits_a_tiny_machine():
     tiny = HardwareProfile("linux", CpuInfo("x", 1, 1), RamInfo(2 * GIB, GIB))
     r = rank(tiny)
     assert r.recommended is None and "Nothing in the catalog" in r.reason
+
+
+def test_measured_speed_calibrates_every_prediction():
+    from app.core.planner import plan_option
+
+    profile = read_hardware_file(PROFILES / "desktop-rtx4090-64gb.json")
+    plain = plan_option(profile, "deepseek-r1-distill-qwen-14b", "Q4_K_M", ctx=16384)
+    slower = plan_option(profile, "deepseek-r1-distill-qwen-14b", "Q4_K_M", ctx=16384,
+                         speed_scale=0.5)  # fmt: skip
+    assert slower.decode_tps == pytest.approx(plain.decode_tps * 0.5)
+    assert slower.answer_seconds > plain.answer_seconds * 1.5
+    assert slower.total_bytes == plain.total_bytes  # memory is not a speed
+    wild = plan_option(profile, "deepseek-r1-distill-qwen-14b", "Q4_K_M", ctx=16384,
+                       speed_scale=100.0)  # fmt: skip
+    assert wild.decode_tps == pytest.approx(plain.decode_tps * 4.0)  # clamped

@@ -226,6 +226,7 @@ class Option:
     recommended: bool = False
     measured: Measurement | None = None
     n_threads: int | None = None
+    speed_scale: float = 1.0  # the calibration already applied to the plan's speeds
 
     # plan fields, read through so the UI never depends on the planner's names
     @property
@@ -267,6 +268,12 @@ class Option:
     @property
     def decode_tps(self) -> float | None:
         return self.plan.decode_tps
+
+    @property
+    def uncalibrated_tps(self) -> float | None:
+        """The bandwidth rule's own prediction (what measurements are compared with)."""
+        tps = self.plan.decode_tps
+        return tps / self.speed_scale if tps else None
 
     @property
     def answer_seconds(self) -> float | None:
@@ -395,7 +402,8 @@ def recommend(
     from app.core.planner import rank
 
     catalog = load_catalog(str(catalog_path)) if catalog_path else load_catalog()
-    ranking = rank(profile, catalog)
+    scale = (stats.speed_ratio() if stats is not None else None) or 1.0
+    ranking = rank(profile, catalog, speed_scale=scale)
     measured: dict[tuple[str, str], Measurement] = {}
     if stats is not None:
         for m in stats.all():
@@ -408,6 +416,7 @@ def recommend(
             recommended=p is ranking.recommended,
             measured=measured.get((p.model, p.quant.lower())),
             n_threads=threads,
+            speed_scale=scale,
         )
         for p in ranking.options
     )

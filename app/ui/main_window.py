@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.core.chat_store import ChatStore
 from app.core.generation_settings import ContextUse, preset_for_model, quant_from_name
 from app.core.logs import versions
+from app.core.model_choice import ChoiceEnv
 from app.core.model_stats import ModelStats
 from app.ui.chat_controller import ChatController
 from app.ui.chat_view import ChatView
@@ -67,7 +68,9 @@ class MainWindow(QMainWindow):
         # measured speed per model, next to the chats (a test's temporary database keeps
         # its measurements to itself)
         self.stats = ModelStats(store.path.parent / "model_stats.json")
-        self.choice_env: Any = None  # model_choice.ChoiceEnv for the wizard (None: defaults)
+        # What the wizard and import plan against: this machine, the real Hub, and the speeds
+        # measured here (tests and screenshots replace it).
+        self.choice_env: Any = ChoiceEnv(stats=self.stats)
         self.discovery: Any = None  # a callable listing models for the manager (None: scan)
         self.wizard: Any = None
         self.manager: Any = None
@@ -233,7 +236,8 @@ class MainWindow(QMainWindow):
     def _wizard_load(self, path: str, settings: dict, option: Any) -> None:
         self._wizard_waiting = True
         meta = {"name": option.name, "model_id": option.model_id, "quant": option.quant,
-                "predicted_tps": option.decode_tps}  # fmt: skip
+                "predicted_tps": option.decode_tps,
+                "uncalibrated_tps": option.uncalibrated_tps}  # fmt: skip
         self.load_model_with(path, settings, meta)
 
     def _wizard_start_chat(self, ask: bool, question: str) -> None:
@@ -335,7 +339,8 @@ class MainWindow(QMainWindow):
         self.stats.record_answer(
             path, done.decode_tps, completion_tokens=done.completion_tokens,
             peak_memory_bytes=extra.get("peak_memory_bytes") or extra.get("peak_rss_bytes"),
-            predicted_tps=meta.get("predicted_tps"), name=meta.get("name") or "",
+            predicted_tps=meta.get("uncalibrated_tps") or meta.get("predicted_tps"),
+            name=meta.get("name") or "",
             model_id=meta.get("model_id"), quant=meta.get("quant"), n_ctx=self.controller.n_ctx,
             n_gpu_layers=meta.get("n_gpu_layers"),
         )  # fmt: skip

@@ -8,7 +8,7 @@ reserve for the system and the app: 20% of RAM, at least 2 GiB and at most 16 Gi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.core.hardware.profile import HardwareProfile
 from app.core.planner.speed import DEFAULT_CPU_BANDWIDTH_GBS
@@ -28,6 +28,7 @@ class Budget:
     unified: bool  # Apple Silicon: the GPU part is also taken from RAM
     mlx: bool  # MLX usable (Apple Silicon with mlx installed)
     gpu_names: tuple[str, ...] = ()
+    speed_scale: float = 1.0  # measured/predicted speed on this machine (model_stats)
 
     @property
     def gpu_total_bytes(self) -> int:
@@ -45,8 +46,13 @@ def ram_reserve_bytes(total: int) -> int:
     return int(min(max(2 * GIB, 0.2 * total), 16 * GIB))
 
 
-def budget_for(profile: HardwareProfile) -> Budget:
-    """The planner's view of a machine."""
+def budget_for(profile: HardwareProfile, speed_scale: float = 1.0) -> Budget:
+    """The planner's view of a machine; `speed_scale` calibrates the predicted speeds with
+    what was measured here (clamped to 0.25–4: one odd measurement must not rule)."""
+    return replace(_budget(profile), speed_scale=min(4.0, max(0.25, speed_scale)))
+
+
+def _budget(profile: HardwareProfile) -> Budget:
     total = profile.ram.total_bytes
     apple = profile.apple
     cpu_bw = profile.cpu.bandwidth_gbs or DEFAULT_CPU_BANDWIDTH_GBS

@@ -128,9 +128,11 @@ def plan_option(
     kv_type: str = "f16",
     engine: str | None = None,
     catalog: Catalog | None = None,
+    speed_scale: float = 1.0,
 ) -> Plan:
     """Plan `model_id` at `quant` on `profile`; `ctx` None picks the largest of 32K/16K/8K
-    (up to the model's recommendation) that keeps the best placement."""
+    (up to the model's recommendation) that keeps the best placement. `speed_scale` is the
+    measured/predicted speed ratio on this machine (1.0 until something was measured)."""
     catalog = catalog or load_catalog()
     try:
         model = catalog.get(model_id)
@@ -148,7 +150,7 @@ def plan_option(
     if source.format == "mlx" and kv_type != "f16":
         raise PlanError("MLX keeps its KV cache in f16 here; use --kv-type f16.")
     engine = engine or ("mlx" if source.format == "mlx" else "llama_cpp")
-    budget = budget_for(profile)
+    budget = budget_for(profile, speed_scale)
     if ctx is not None:
         if ctx < 512:
             raise PlanError(f"A context of {ctx} tokens is too small to plan; use at least 512.")
@@ -289,6 +291,8 @@ def _finish(base: dict[str, Any], p: _Place, ws: mem.WeightSplit, model: ModelSp
         parts = [(read * f, b.gpu_bandwidth_gbs, kind),
                  (read * (1 - f), b.cpu_bandwidth_gbs, "cpu")]  # fmt: skip
     decode = speed.decode_tps(parts)
+    if decode:
+        decode *= b.speed_scale
     pre_kind = "cpu" if p.mode == "cpu" else kind
     pre_bw = b.gpu_bandwidth_gbs if pre_kind != "cpu" else None
     prefill = speed.prefill_tps(model.active_params_b, pre_kind, pre_bw, b.cpu_cores)

@@ -82,10 +82,11 @@ class Ranking:
 
 
 def rank(profile: HardwareProfile, catalog: Catalog | None = None,
-         model_ids: list[str] | None = None) -> Ranking:  # fmt: skip
-    """Plan every model × quant of the catalog (or of `model_ids`) and rank them."""
+         model_ids: list[str] | None = None, speed_scale: float = 1.0) -> Ranking:  # fmt: skip
+    """Plan every model × quant of the catalog (or of `model_ids`) and rank them;
+    `speed_scale` calibrates speeds with what was measured on this machine."""
     catalog = catalog or load_catalog()
-    budget = budget_for(profile)
+    budget = budget_for(profile, speed_scale)
     prefer_mlx = budget.unified and budget.mlx
     released = {m.id: m.released for m in catalog.models}
     dates = sorted(set(released.values()), reverse=True)
@@ -110,7 +111,7 @@ def rank(profile: HardwareProfile, catalog: Catalog | None = None,
                                                           model.arch.max_ctx)]  # fmt: skip
                 kvs = ("f16", "q8_0") if source.format == "gguf" else ("f16",)
                 variants = [plan_option(profile, model.id, q.name, ctx=c, kv_type=kv,
-                                        catalog=catalog)
+                                        catalog=catalog, speed_scale=speed_scale)
                             for c in ctxs or [MIN_CTX] for kv in kvs]  # fmt: skip
                 best.append(min(variants, key=key))
     options = tuple(sorted(best, key=key))
