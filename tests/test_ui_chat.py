@@ -347,3 +347,17 @@ def test_help_opens_the_logs_folder(make_window, qtbot, tmp_path, monkeypatch):
         QDesktopServices.unsetUrlHandler("file")
     assert opened == [str(tmp_path / "logs")]
     assert (tmp_path / "logs").is_dir()
+
+
+def test_a_saved_server_model_loads_through_the_remote_engine(make_window, qtbot):
+    from app.core.remote import RemoteModel
+
+    w = make_window(load=False)
+    entry = RemoteModel("http://gpu-box:8000/v1", "deepseek-ai/DeepSeek-R1", label="R1 on gpu-box")
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        w.load_remote(entry, api_key="sk-test")
+    assert w.bridge.client.loads[-1] == "http://gpu-box:8000/v1"
+    opts = w.controller.load_opts
+    assert opts["engine"] == "openai" and opts["model"] == "deepseek-ai/DeepSeek-R1"
+    assert opts["api_key"] == "sk-test" and opts["verify_tls"] is True
+    assert w.connect_action.text() == "&Connect to a server…"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from app.core import model_choice
 from app.core.chat_store import ChatStore
@@ -242,8 +242,19 @@ def test_the_full_r1_on_a_small_machine_explains_the_server_route(qtbot, tmp_pat
                 and "distill" not in o.model_id and o.mode == "server")  # fmt: skip
     w.pick.select(full)
     assert "needs a server" in w.pick.detail.text() and "vLLM" in w.pick.detail.text()
-    assert w.pick.connect_button.isVisible()
+    assert w.pick.connect_button.isVisible() and w.pick.connect_button.isEnabled()
     assert not w.next_button.isEnabled()  # no doomed download is offered
+    # how to start it on a server: copyable commands sized to the plan
+    click(qtbot, w.pick.commands_button)
+    dialog = w.pick.commands_dialog
+    commands = [t.toPlainText() for t in dialog.texts]
+    assert any("vllm serve deepseek-ai/DeepSeek-R1" in c and "--reasoning-parser" in c
+               for c in commands)  # fmt: skip
+    assert any("sglang.launch_server" in c for c in commands)
+    assert any(c.startswith("hf download unsloth/") and "llama-server" in c for c in commands)
+    assert "GPUs of 80 GB" in dialog.findChild(QLabel).text()
+    with qtbot.waitSignal(w.pick.sig_connect_server, timeout=2000):
+        click(qtbot, dialog.connect_button)
     # every quality level is explained in one line
     tip = w.pick.compare.toolTip()
     for level in ("Q2_K", "Q4_K_M", "Q8_0", "F16"):

@@ -380,6 +380,47 @@ class Option:
 
 
 @dataclass(frozen=True)
+class ServePlan:
+    """How to run an option that needs a server: the machine it needs, and the commands."""
+
+    intro: str
+    gpus: int
+    gpu_memory_gb: float
+    commands: tuple[Any, ...]  # app.core.server_commands.ServerCommand
+
+
+SERVER_GPU_GB = 80.0  # an H100 / A100 80 GB, the usual rented GPU
+
+
+def serve_plan(option: Option) -> ServePlan:
+    """The smallest power-of-two count of 80 GB GPUs that holds `option`, and the vLLM,
+    SGLang and llama-server commands for it (copyable text for the wizard)."""
+    from app.core.server_commands import server_commands
+
+    need_gb = option.plan.total_bytes / 1e9
+    gpus = 1
+    while gpus * SERVER_GPU_GB * 0.9 < need_gb and gpus < 16:
+        gpus *= 2
+    repo = (
+        "deepseek-ai/DeepSeek-R1-0528" if "0528" in option.model_id else "deepseek-ai/DeepSeek-R1"
+    )
+    commands = server_commands(gpus, SERVER_GPU_GB, ram_gb=max(256.0, need_gb * 1.25),
+                               context=option.plan.ctx, repo=repo)  # fmt: skip
+    intro = (
+        f"{option.name} at {option.quant} needs about {gb_words(option.plan.total_bytes)} with "
+        f"a {ctx_words(option.plan.ctx)} context: for example a server with {gpus} GPUs of "
+        f"{SERVER_GPU_GB:.0f} GB (H100 or A100 80 GB). Start it with one of these, then use "
+        "Connect to a server with the address it prints (and the same API key)."
+    )
+    if not all(c.fits for c in commands):
+        intro += (
+            " vLLM and SGLang serve the original FP8 weights (about 700 GB): on this server "
+            "they need more GPUs; each tab says what fits."
+        )
+    return ServePlan(intro, gpus, SERVER_GPU_GB, tuple(commands))
+
+
+@dataclass(frozen=True)
 class Recommendation:
     recommended: Option | None
     options: tuple[Option, ...]

@@ -67,11 +67,11 @@ def _fp8_fits(gpus: int, gpu_memory_gb: float, context: int) -> tuple[bool, str]
                    "across nodes). Use the llama.cpp dynamic quant instead.")  # fmt: skip
 
 
-def vllm_command(gpus: int, gpu_memory_gb: float, context: int = 32768, port: int = 8000
-                 ) -> ServerCommand:  # fmt: skip
+def vllm_command(gpus: int, gpu_memory_gb: float, context: int = 32768, port: int = 8000,
+                 repo: str = R1_REPO) -> ServerCommand:  # fmt: skip
     fits, why = _fp8_fits(gpus, gpu_memory_gb, context)
     tp = _tp(min(gpus, 8))
-    parts = [f"vllm serve {R1_REPO}", f"--tensor-parallel-size {tp}"]
+    parts = [f"vllm serve {repo}", f"--tensor-parallel-size {tp}"]
     if gpus >= 16:
         parts.append(f"--pipeline-parallel-size {gpus // 8}")
         why += " Multi-node: start a Ray cluster over the nodes first (vLLM's docs)."
@@ -83,11 +83,11 @@ def vllm_command(gpus: int, gpu_memory_gb: float, context: int = 32768, port: in
                          why, f"http://SERVER:{port}/v1")  # fmt: skip
 
 
-def sglang_command(gpus: int, gpu_memory_gb: float, context: int = 32768, port: int = 30000
-                   ) -> ServerCommand:  # fmt: skip
+def sglang_command(gpus: int, gpu_memory_gb: float, context: int = 32768, port: int = 30000,
+                   repo: str = R1_REPO) -> ServerCommand:  # fmt: skip
     fits, why = _fp8_fits(gpus, gpu_memory_gb, context)
     tp = _tp(gpus)
-    parts = ["python3 -m sglang.launch_server", f"--model-path {R1_REPO}", f"--tp {tp}"]
+    parts = ["python3 -m sglang.launch_server", f"--model-path {repo}", f"--tp {tp}"]
     if tp > 8:
         nodes = tp // 8
         parts += [f"--nnodes {nodes}", "--node-rank 0", "--dist-init-addr HEAD_NODE:5000"]
@@ -139,13 +139,14 @@ def llama_server_command(gpus: int, gpu_memory_gb: float, ram_gb: float, context
 
 
 def server_commands(gpus: int, gpu_memory_gb: float, ram_gb: float = 0.0,
-                    context: int = 32768) -> list[ServerCommand]:  # fmt: skip
-    """The three ways, best fit first (FP8 engines when the GPUs hold the weights)."""
+                    context: int = 32768, repo: str = R1_REPO) -> list[ServerCommand]:  # fmt: skip
+    """The three ways, best fit first (FP8 engines when the GPUs hold the weights); `repo`
+    is the FP8 checkpoint (DeepSeek-R1 or R1-0528) for vLLM and SGLang."""
     if gpus < 1 or gpu_memory_gb <= 0:
         raise ValueError("a server needs at least one GPU with memory")
     cmds = [
-        vllm_command(gpus, gpu_memory_gb, context),
-        sglang_command(gpus, gpu_memory_gb, context),
+        vllm_command(gpus, gpu_memory_gb, context, repo=repo),
+        sglang_command(gpus, gpu_memory_gb, context, repo=repo),
         llama_server_command(gpus, gpu_memory_gb, ram_gb, context),
     ]
     return sorted(cmds, key=lambda c: not c.fits)

@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         self.choice_env: Any = ChoiceEnv(stats=self.stats)
         self.discovery: Any = None  # a callable listing models for the manager (None: scan)
         self.wizard: Any = None
+        self.connect_dialog: Any = None
         self.manager: Any = None
         self._load_meta: dict[str, Any] = {}
         self._wizard_waiting = False
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.wizard_action = self._action(model, "Model &wizard…", self.open_wizard)
         self.manager_action = self._action(model, "&Models…", self.open_model_manager, "Ctrl+M")
         self.import_action = self._action(model, "&Import GGUF…", self.import_gguf)
+        self.connect_action = self._action(model, "&Connect to a server…", self.open_connect_dialog)
         help_ = self.menuBar().addMenu("&Help")
         self._action(help_, "Open &logs folder", self.open_logs_folder)
         help_.addSeparator()
@@ -246,24 +248,26 @@ class MainWindow(QMainWindow):
             self.composer.input.setPlainText(question)
             self.send(question)
 
-    def open_connect_dialog(self) -> None:
-        """The 'Connect to a server' dialog, when that part of Ponder is installed."""
-        import importlib
+    def open_connect_dialog(self) -> Any:
+        """ "Connect to a server": test it, pick a model, save it, and load it here."""
+        from app.ui.connect_dialog import ConnectDialog
 
-        try:
-            module = importlib.import_module("app.ui.connect_dialog")
-        except ImportError:
-            QMessageBox.information(
-                self, "Connect to a server",
-                "Connecting to a serving engine (vLLM, SGLang, llama-server, Ollama) is not "
-                "part of this version of Ponder yet.",
-            )  # fmt: skip
-            return
-        dialog_cls = getattr(module, "ConnectDialog", None)
-        if dialog_cls is None:
-            return
-        dialog = dialog_cls(parent=self.wizard or self)
+        dialog = ConnectDialog(parent=self.wizard if self._wizard_open() else self)
+        dialog.sig_saved.connect(lambda entry: self.load_remote(entry, dialog.api_key))
         dialog.open()
+        self.connect_dialog = dialog
+        return dialog
+
+    def load_remote(self, entry: Any, api_key: str | None = None) -> None:
+        """Chat with a saved server model (the key from the dialog, else the keyring)."""
+        from app.core import remote
+
+        key = api_key if api_key is not None else remote.api_key_for(entry)
+        self._load_meta = {"name": entry.display_name}
+        self.controller.load_model(entry.base_url, entry.display_name, **entry.load_options(key))
+
+    def _wizard_open(self) -> bool:
+        return self.wizard is not None and self.wizard.isVisible()
 
     def open_model_manager(self) -> Any:
         from app.ui.model_manager import ModelManager

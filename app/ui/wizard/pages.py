@@ -7,7 +7,6 @@ engine bridge. Words are written for someone who has never heard of a quant.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -215,6 +214,9 @@ class PickPage(Page):
         self.detail = label("", "Big")
         detail.addWidget(self.detail)
         self.server_row = QHBoxLayout()
+        self.commands_button = QPushButton("How to run it on a server…")
+        self.commands_button.clicked.connect(self.show_server_commands)
+        self.server_row.addWidget(self.commands_button)
         self.connect_button = QPushButton("Connect to a server…")
         self.connect_button.clicked.connect(self.sig_connect_server.emit)
         self.server_row.addWidget(self.connect_button)
@@ -328,8 +330,6 @@ class PickPage(Page):
         server = o.mode == "server"
         if server:
             text = "<b>This one needs a server.</b> " + o.server_words()
-            if not connect_dialog_available():
-                text += " (Connecting to servers arrives in a later version of Ponder.)"
         elif o.mode == "no":
             text = f"<b>{o.name} {o.quant} cannot run here.</b> {o.reason}"
         else:
@@ -341,19 +341,23 @@ class PickPage(Page):
                 text += f" Measured here: {o.measured.decode_tps:.0f} tokens/s."
         self.detail.setText(text)
         self.connect_button.setVisible(server)
-        self.connect_button.setEnabled(connect_dialog_available())
+        self.commands_button.setVisible(server)
         self.sig_selection.emit(o)
+
+    def show_server_commands(self) -> Any:
+        """The vLLM / SGLang / llama-server commands for the selected option (a dialog)."""
+        from app.ui.server_commands_dialog import ServerCommandsDialog
+
+        if self.selected is None:
+            return None
+        dialog = ServerCommandsDialog(model_choice.serve_plan(self.selected), self)
+        dialog.sig_connect.connect(self.sig_connect_server.emit)
+        dialog.open()
+        self.commands_dialog = dialog
+        return dialog
 
     def can_go_next(self) -> bool:
         return self.selected is not None and self.selected.runs_here
-
-
-def connect_dialog_available() -> bool:
-    """Whether the 'Connect to a server' dialog (another part of Ponder) is installed."""
-    try:
-        return importlib.util.find_spec("app.ui.connect_dialog") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 # -- 3. Download ---------------------------------------------------------------------------
