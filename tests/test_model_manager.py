@@ -138,3 +138,24 @@ def test_dropping_a_gguf_on_the_window_opens_the_import(qtbot, tmp_path, stores,
     w.dropEvent(event)
     assert opened == [str(scripted_models.preopen)]
     w.close()
+
+
+def test_saved_servers_are_listed_loaded_and_forgotten(qtbot, tmp_path, stores, memory_keyring):
+    from app.core import remote
+
+    entry = remote.RemoteModel("http://gpu-box:8000/v1", "deepseek-ai/DeepSeek-R1", "R1 big")
+    assert remote.save_remote(entry, "sk-secret") is None
+    w = make_window(qtbot, tmp_path, stores)
+    m = open_manager(qtbot, w)
+    assert m.server_list.count() == 1 and "R1 big" in m.server_list.item(0).text()
+    m.server_list.setCurrentRow(0)
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        m.server_load_button.click()
+    assert w.bridge.client.loads[-1] == "http://gpu-box:8000/v1"
+    assert w.controller.load_opts["engine"] == "openai"
+    assert w.controller.load_opts["api_key"] == "sk-secret"  # from the keyring
+    m.confirm = lambda title, text: True
+    m.server_list.setCurrentRow(0)
+    m.server_forget_button.click()
+    assert remote.saved_remotes() == [] and remote.api_key_for(entry) is None
+    assert not m.server_load_button.isEnabled()

@@ -264,6 +264,8 @@ class MainWindow(QMainWindow):
 
         key = api_key if api_key is not None else remote.api_key_for(entry)
         self._load_meta = {"name": entry.display_name}
+        if self.manager is not None and self.manager.isVisible():
+            self.manager.refresh_servers()
         self.controller.load_model(entry.base_url, entry.display_name, **entry.load_options(key))
 
     def _wizard_open(self) -> bool:
@@ -278,6 +280,8 @@ class MainWindow(QMainWindow):
         self.manager = ModelManager(self.stats, self.discovery, self)
         self.manager.sig_load.connect(self.load_local_model)
         self.manager.sig_import.connect(self.import_gguf)
+        self.manager.sig_load_remote.connect(self.load_remote)
+        self.manager.sig_connect.connect(self.open_connect_dialog)
         self.manager.show()
         self.manager.refresh()
         return self.manager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QListWidget,
     QMessageBox,
     QPushButton,
     QTableWidget,
@@ -29,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import model_discovery
+from app.core import model_discovery, remote
 from app.core.downloads import human_size
 from app.core.model_stats import ModelStats, measured_words
 from app.ui.wizard.style import stylesheet
@@ -53,15 +55,20 @@ def ago(ts: float | None) -> str:
 
 class ModelManager(QDialog):
     sig_load = Signal(str)  # path of the file to load
+    sig_load_remote = Signal(object)  # a saved remote.RemoteModel to chat with
+    sig_connect = Signal()  # "Connect to a server…"
     sig_import = Signal()  # "Add a GGUF file…"
     sig_refreshed = Signal()
     sig_message = Signal(str)
 
     def __init__(self, stats: ModelStats | None = None,
                  discover: Callable[..., list[model_discovery.FoundModel]] | None = None,
-                 parent: QWidget | None = None) -> None:  # fmt: skip
+                 parent: QWidget | None = None,
+                 remote_list: Path | None = None) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle("Ponder — models on this computer")
+        self.remote_list = remote_list  # saved servers (None: the user config folder)
+        self.servers: list[remote.RemoteModel] = []
         self.setObjectName("ManagerRoot")
         self.setStyleSheet(stylesheet())
         self.resize(980, 520)
@@ -119,6 +126,7 @@ class ModelManager(QDialog):
         row.addWidget(self.add_button)
         row.addWidget(self.refresh_button)
         box.addLayout(row)
+        self._build_servers(box)
         self.load_button.clicked.connect(self.load_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self.verify_button.clicked.connect(self.verify_selected)
@@ -127,9 +135,66 @@ class ModelManager(QDialog):
         self.refresh_button.clicked.connect(self.refresh)
         self._update_buttons()
 
+    def _build_servers(self, box: QVBoxLayout) -> None:
+        """Models on servers (vLLM, SGLang, llama-server, Ollama), saved like local ones."""
+        heading = QLabel("On servers", self)
+        heading.setStyleSheet("font-weight: 600; margin-top: 8px;")
+        box.addWidget(heading)
+        self.server_list = QListWidget(self)
+        self.server_list.setMaximumHeight(96)
+        self.server_list.itemDoubleClicked.connect(lambda _i: self.load_server())
+        self.server_list.itemSelectionChanged.connect(self._update_buttons)
+        box.addWidget(self.server_list)
+        row = QHBoxLayout()
+        self.server_load_button = QPushButton("Load", self)
+        self.server_forget_button = QPushButton("Forget", self)
+        self.connect_button = QPushButton("Connect to a server…", self)
+        row.addWidget(self.server_load_button)
+        row.addWidget(self.server_forget_button)
+        row.addStretch(1)
+        row.addWidget(self.connect_button)
+        box.addLayout(row)
+        self.server_load_button.clicked.connect(self.load_server)
+        self.server_forget_button.clicked.connect(self.forget_server)
+        self.connect_button.clicked.connect(self.sig_connect.emit)
+
+    def refresh_servers(self) -> None:
+        """The saved server models (a small local file, no network)."""
+        self.servers = remote.saved_remotes(self.remote_list)
+        self.server_list.clear()
+        for entry in self.servers:
+            self.server_list.addItem(f"{entry.display_name}  ·  {remote.safe_url(entry.base_url)}")
+        if not self.servers:
+            self.server_list.addItem("None yet: Connect to a server… adds one.")
+            self.server_list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
+        self._update_buttons()
+
+    @property
+    def selected_server(self) -> remote.RemoteModel | None:
+        row = self.server_list.currentRow()
+        items = self.server_list.selectedItems()
+        return self.servers[row] if items and 0 <= row < len(self.servers) else None
+
+    def load_server(self) -> None:
+        entry = self.selected_server
+        if entry is not None:
+            self.sig_load_remote.emit(entry)
+            self._say(f"Connecting to {entry.display_name}…")
+
+    def forget_server(self) -> None:
+        entry = self.selected_server
+        if entry is not None and self.confirm(
+            "Forget this server?",
+            f"Forget {entry.display_name}? Its API key is removed from the keyring too. The "
+            "server itself is not touched.",
+        ):
+            remote.forget_remote(entry, self.remote_list)
+            self.refresh_servers()
+
     # -- listing -------------------------------------------------------------------------
     def refresh(self) -> None:
         """Scan for models on a worker thread; the table fills when it is done."""
+        self.refresh_servers()
         if self.task is not None and self.task.isRunning():
             return
         self.status.setText("Looking for models…")
@@ -185,6 +250,10 @@ class ModelManager(QDialog):
         for b in (self.delete_button, self.verify_button, self.show_button):
             b.setEnabled(m is not None and not busy)
         self.load_button.setEnabled(m is not None and not m.problem and not busy)
+        if hasattr(self, "server_list"):
+            has = self.selected_server is not None
+            self.server_load_button.setEnabled(has)
+            self.server_forget_button.setEnabled(has)
 
     # -- actions -------------------------------------------------------------------------
     def load_selected(self) -> None:
