@@ -361,3 +361,8 @@ def test_a_saved_server_model_loads_through_the_remote_engine(make_window, qtbot
     assert opts["engine"] == "openai" and opts["model"] == "deepseek-ai/DeepSeek-R1"
     assert opts["api_key"] == "sk-test" and opts["verify_tls"] is True
     assert w.connect_action.text() == "&Connect to a server…"
+    # the server decides how long the model thinks: no Answer now, no budget
+    assert not w.composer.can_steer and not w.composer.budget.isEnabled()
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        w.controller.load_model("/models/local.gguf")
+    assert w.composer.can_steer and w.composer.budget.isEnabled()

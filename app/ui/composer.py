@@ -28,6 +28,12 @@ BUDGETS = [
 ]
 
 
+BUDGET_TIP = (
+    "Cap on thinking tokens per answer: when reached, the model stops thinking and "
+    "answers from what it has."
+)
+
+
 class Composer(QFrame):
     sig_send = Signal(str)
     sig_stop = Signal()
@@ -38,6 +44,8 @@ class Composer(QFrame):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("Composer")
+        self.busy = False
+        self.can_steer = True  # Answer now / thinking budget (local engines only)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 10, 8)
         layout.setSpacing(4)
@@ -51,10 +59,7 @@ class Composer(QFrame):
         row = QHBoxLayout()
         row.setSpacing(6)
         self.budget = QComboBox(self)
-        self.budget.setToolTip(
-            "Cap on thinking tokens per answer: when reached, the model stops thinking and "
-            "answers from what it has."
-        )
+        self.budget.setToolTip(BUDGET_TIP)
         for value, label in BUDGETS:
             self.budget.addItem(label, value)
         self.budget.currentIndexChanged.connect(
@@ -114,7 +119,18 @@ class Composer(QFrame):
             self.answer_now_button.hide()
 
     def set_thinking(self, thinking: bool) -> None:
-        self.answer_now_button.setVisible(thinking and self.busy)
+        self.answer_now_button.setVisible(thinking and self.busy and self.can_steer)
+
+    def set_can_steer(self, can: bool) -> None:
+        """Answer now and the thinking budget need a local engine; on a server the server's
+        own settings decide how long the model thinks."""
+        self.can_steer = can
+        self.budget.setEnabled(can)
+        self.budget.setToolTip(
+            BUDGET_TIP if can else "On a server, the server decides how long the model thinks"
+        )
+        if not can:
+            self.answer_now_button.hide()
 
     def set_budget(self, value: int | None) -> None:
         index = self.budget.findData(value)

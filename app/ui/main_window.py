@@ -447,6 +447,7 @@ class MainWindow(QMainWindow):
                 self.model_label.set_none()
             self.chat.empty.set_model(None)
             return
+        self.composer.set_can_steer(info.get("engine") != "openai")
         path = info.get("path") or self.controller.model_path or ""
         engine = ENGINE_NAMES.get(info.get("engine", ""), info.get("engine"))
         quant = info.get("quant") or quant_from_name(os.path.basename(path))

@@ -135,7 +135,7 @@ class ScriptedClient:
             raise EngineError(err[0], err[1])
         self.model_info = {
             "path": path,
-            "engine": "llama_cpp",
+            "engine": opts.get("engine") or "llama_cpp",
             "name": self.name,
             "n_ctx": opts.get("n_ctx") or self.n_ctx,
             "architecture": "qwen2",
