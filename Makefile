@@ -45,6 +45,7 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/plan_accuracy.py
 	$(PY) bench/download.py --size-mb 1024
+	$(PY) bench/remote_overhead.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_stream.py
 
 $(VENV)/.package-deps: pyproject.toml | $(PY)
