@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import EngineFailure
+from backends.base import EngineFailure, GenerationControl
 from backends.util import process_rss
 
 DEFAULT_N_CTX = 8192
@@ -100,3 +100,9 @@ def done_stats(
         "peak_rss_bytes": process_rss(),
         **extra,
     }
+
+
+def should_end_thinking(state: ThinkState, req: ChatRequest, control: GenerationControl) -> bool:
+    """Inside the thinking and asked to answer now, or over the thinking budget."""
+    over_budget = req.thinking_budget is not None and state.thinking_tokens >= req.thinking_budget
+    return state.thinking and (control.answer_now or over_budget)

@@ -25,6 +25,7 @@ from backends.generation import (
     ThinkState,
     done_stats,
     parse_request,
+    should_end_thinking,
 )
 from backends.think_tags import close_tag_for, prompt_opens_thinking
 from backends.util import process_rss
@@ -358,11 +359,7 @@ class MlxEngine:
                     if control.cancelled:
                         stop = "cancelled"
                         break
-                    over_budget = (
-                        req.thinking_budget is not None
-                        and state.thinking_tokens >= req.thinking_budget
-                    )
-                    if state.thinking and (control.answer_now or over_budget):
+                    if should_end_thinking(state, req, control):
                         ended_thinking = True
                         break
             except _PromptCancelled:
