@@ -17,15 +17,12 @@ from typing import Any
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QMessageBox,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -34,7 +31,7 @@ from PySide6.QtWidgets import (
 from app.core import model_discovery, remote
 from app.core.downloads import human_size
 from app.core.model_stats import ModelStats, measured_words
-from app.ui.wizard.style import stylesheet
+from app.ui.wizard.style import list_table, stylesheet
 from app.ui.wizard.tasks import Task
 
 COLUMNS = ("Model", "Quant", "Format", "Size", "Found in", "Last used", "Measured here")
@@ -93,16 +90,7 @@ class ModelManager(QDialog):
         lead.setWordWrap(True)
         box.addWidget(lead)
 
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = list_table(COLUMNS, self)
         self.table.doubleClicked.connect(lambda _i: self.load_selected())
         self.table.itemSelectionChanged.connect(self._update_buttons)
         box.addWidget(self.table, 1)

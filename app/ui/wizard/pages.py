@@ -11,18 +11,15 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -45,7 +42,7 @@ from app.core.downloads import (
     human_size,
 )
 from app.core.planner.words import duration_words
-from app.ui.wizard.style import tier_background, tier_foreground
+from app.ui.wizard.style import list_table, tier_background, tier_foreground
 from app.ui.wizard.tasks import DownloadJob
 
 TOKEN_URL = "https://huggingface.co/settings/tokens"
@@ -196,17 +193,8 @@ class PickPage(Page):
         row.addWidget(self.filter)
         self.box.addLayout(row)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
+        self.table = list_table(COLUMNS)
         self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.box.addWidget(self.table, 1)
 

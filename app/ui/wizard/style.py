@@ -4,6 +4,7 @@ and the colours of the option tiers (runs well / slow / needs a server / won't r
 from __future__ import annotations
 
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QWidget
 
 from app.ui.theme import current
 
@@ -69,3 +70,18 @@ def stylesheet() -> str:
     QLineEdit, QComboBox {{ background: {t.surface}; border: 1px solid {t.border};
                             border-radius: 6px; padding: 4px 6px; color: {t.text}; }}
     """
+
+
+def list_table(columns: list[str] | tuple[str, ...], parent: QWidget | None = None) -> QTableWidget:
+    """A read-only table of rows picked one at a time, first column stretched."""
+    table = QTableWidget(0, len(columns), parent)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().hide()
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setShowGrid(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
