@@ -14,7 +14,8 @@ import pytest
 
 from app.core.engine import EngineClient, EngineError, StreamDone, StreamError, TextDelta
 from backends.base import EngineFailure, GenerationControl
-from backends.openai_compat import OpenAICompatEngine, list_models, test_connection
+from backends.openai_compat import OpenAICompatEngine
+from backends.remote_http import list_models, test_connection
 
 DATA = Path(__file__).parent / "data" / "sse"
 THINK = "Okay, so I need to compare 9.11 and 9.8."

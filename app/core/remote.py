@@ -20,8 +20,8 @@ from typing import Any
 from app.core.model_discovery import config_dir
 from app.core.secrets import SERVICE, mask_token
 from app.core.secrets import _keyring as guarded_keyring
-from backends.openai_compat import ConnectionReport, list_models, safe_url
-from backends.openai_compat import test_connection as _test_connection
+from backends.remote_http import ConnectionReport, list_models, safe_url
+from backends.remote_http import test_connection as _test_connection
 
 REMOTE_FILE = "remote_models.json"
 API_LABELS = {
