@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.model_discovery import config_dir
-from app.core.secrets import SERVICE, mask_token
-from app.core.secrets import _keyring as guarded_keyring
+from app.core.secrets import SERVICE, guarded_keyring, mask_token
 from backends.remote_http import ConnectionReport, list_models, safe_url
 from backends.remote_http import test_connection as _test_connection
 

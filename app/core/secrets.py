@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 SERVICE = "ponder"
 USERNAME = "huggingface"
@@ -38,7 +39,7 @@ def _env_token() -> str | None:
     return None
 
 
-def _keyring():
+def guarded_keyring() -> Any:
     """The keyring module, after refusing the fail / null / plain-text backends."""
     import keyring
     from keyring.errors import NoKeyringError
@@ -64,7 +65,7 @@ def _unavailable(exc: Exception) -> KeyringUnavailableError:
 def keyring_token() -> str | None:
     """The token saved in the OS keyring, or None (also when there is no keyring)."""
     try:
-        return _keyring().get_password(SERVICE, USERNAME) or None
+        return guarded_keyring().get_password(SERVICE, USERNAME) or None
     except Exception as exc:  # any backend failure means "no token from the keyring"
         log.info("no token from the keyring: %s", type(exc).__name__)
         return None
@@ -90,7 +91,7 @@ def save_token(token: str) -> None:
     from keyring.errors import KeyringError
 
     try:
-        _keyring().set_password(SERVICE, USERNAME, token)
+        guarded_keyring().set_password(SERVICE, USERNAME, token)
     except KeyringError as exc:
         if _is_no_keyring(exc):
             raise _unavailable(exc) from None
@@ -103,7 +104,7 @@ def delete_token() -> bool:
     from keyring.errors import KeyringError, PasswordDeleteError
 
     try:
-        _keyring().delete_password(SERVICE, USERNAME)
+        guarded_keyring().delete_password(SERVICE, USERNAME)
     except PasswordDeleteError:
         return False
     except KeyringError as exc:
