@@ -1,0 +1,159 @@
+"""Checks an MLX model folder in Python before mlx-lm reads it, and the memory it may use.
+
+Refused in words: a missing folder or config, custom code (`model_file`, `auto_map`), an
+architecture this mlx-lm cannot run, pickle-only weights, a safetensors header that does
+not match its file, no tokenizer file. `memory_budget` is the GPU wired limit on Metal,
+else the free RAM.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from backends.base import EngineFailure
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tiktoken.model")
+UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# Room left beside the weights for the KV cache, activations and the runtime.
+MEMORY_MARGIN = 1.1
+_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4,
+                       "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1,
+                       "F8_E5M2": 1}  # fmt: skip
+
+
+def gb_words(n: float) -> str:
+    """Bytes in decimal gigabytes, one decimal."""
+    return f"{n / 1e9:.1f} GB"
+
+
+def check_safetensors(path: Path) -> int:
+    """Check a safetensors file's header against its size; return the tensor bytes."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{path.name} is empty or cut short")
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > min(size - 8, 100_000_000):
+            raise ValueError(f"{path.name} is not a safetensors file (bad header length)")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, ValueError):
+            raise ValueError(f"{path.name} has a damaged header") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name} has a damaged header")
+    data = size - 8 - n
+    total = 0
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            start, end = (int(x) for x in t["data_offsets"])
+            count = 1
+            for d in t["shape"]:
+                count *= int(d)
+            width = _SAFETENSORS_DTYPES.get(t["dtype"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path.name} has a damaged entry for {name}") from None
+        if not 0 <= start <= end <= data:
+            raise ValueError(f"{path.name} is cut short or damaged ({name} lies past its end)")
+        if width is not None and end - start != count * width:
+            raise ValueError(f"{path.name} is damaged ({name} has the wrong size)")
+        total += end - start
+    return total
+
+
+def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
+    """Refuse, in words, a folder mlx-lm cannot or must not load; return (folder, config,
+    weight bytes). Raises EngineFailure("bad_model")."""
+    folder = Path(path)
+    if not folder.exists():
+        raise EngineFailure("bad_model", f"There is no file or folder at {path}.")
+    if not folder.is_dir():
+        raise EngineFailure(
+            "bad_model",
+            f"MLX models are folders (config.json, *.safetensors, tokenizer), but {folder.name} "
+            "is a single file: choose the model's folder, or use llama.cpp for a GGUF file.",
+        )
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise EngineFailure("bad_model", f"The model folder {folder.name} has no config.json.")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError("not an object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EngineFailure("bad_model", f"The model's config.json is damaged: {exc}.") from exc
+    custom = [k for k in ("model_file", "auto_map") if k in config]
+    if custom:
+        raise EngineFailure(
+            "bad_model",
+            "This model needs its own Python code to run (trust_remote_code, "
+            f"{', '.join(custom)} in config.json). Ponder never runs code that comes with a "
+            "model: choose a model that mlx-lm supports directly.",
+        )
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise EngineFailure("bad_model", "The model's config.json does not name its model_type.")
+    if not _architecture_supported(config):
+        import mlx_lm
+
+        raise EngineFailure(
+            "bad_model",
+            f"This model's architecture ({model_type}) is not supported by mlx-lm "
+            f"{mlx_lm.__version__}: update mlx-lm, or use the GGUF version with llama.cpp.",
+        )
+    weights = sorted(folder.glob("model*.safetensors"))
+    if not weights:
+        unsafe = [p.name for p in folder.iterdir() if p.suffix in UNSAFE_WEIGHTS]
+        why = (
+            f"only {unsafe[0]}, a PyTorch pickle that Ponder does not open (it can run code)"
+            if unsafe
+            else "no model*.safetensors weights"
+        )
+        raise EngineFailure("bad_model", f"The model folder {folder.name} has {why}.")
+    total = 0
+    for w in weights:
+        try:
+            total += check_safetensors(w)
+        except (OSError, ValueError) as exc:
+            raise EngineFailure(
+                "bad_model", f"Cannot load this model: {exc}. Download it again."
+            ) from exc
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise EngineFailure(
+            "bad_model",
+            f"The model folder {folder.name} has no tokenizer file (tokenizer.json or "
+            "tokenizer.model): the download is incomplete, download the model again.",
+        )
+    return folder, config, total
+
+
+def _architecture_supported(config: dict[str, Any]) -> bool:
+    from mlx_lm.utils import _get_classes
+
+    try:
+        _get_classes(config)
+    except (ValueError, KeyError, ImportError):
+        return False
+    return True
+
+
+def memory_budget() -> tuple[int, str]:
+    """How many bytes the model may use, and in words what limits it."""
+    import mlx.core as mx
+
+    info = mx.device_info()
+    wired = info.get("max_recommended_working_set_size")
+    if wired:
+        return int(wired), "the GPU's wired memory limit (raise it with sudo sysctl " \
+            "iogpu.wired_limit_mb=…)"  # fmt: skip
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available), "the free RAM"
+    except Exception:  # noqa: BLE001 - no figure: no check
+        return 1 << 62, "memory"
