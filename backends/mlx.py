@@ -2,10 +2,10 @@
 
 It checks the model folder in Python before mlx-lm reads it (backends/mlx_check.py: config,
 architecture, custom code refused, safetensors headers, tokenizer files, memory against the
-GPU wired limit or RAM), renders the chat template with the same sandboxed renderer as the llama.cpp engine,
-streams raw text token by token with `stream_generate`, and ends the thinking on request
-(Answer now, thinking budget) by closing the think tag and continuing from the KV cache,
-which is also reused across turns for the common prefix.
+GPU wired limit or RAM), renders the chat template with the same sandboxed renderer as the
+llama.cpp engine, streams raw text token by token with `stream_generate`, and ends the
+thinking on request (Answer now, thinking budget) by closing the think tag and continuing
+from the KV cache, which is also reused across turns for the common prefix.
 """
 
 from __future__ import annotations
