@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from backends.host import main as host_main
 
         return int(host_main() or 0)
+    if "--engine-check" in argv:  # the frozen app checks its engine builds in a child
+        from backends.engine_builds import main as check_main
+
+        return check_main()
     if "--smoke-test" in argv:  # CI's check of the packaged app: window, engine, answer
         from app.smoke import run_smoke
 

@@ -6,8 +6,10 @@ Recorded outputs live in tests/data/hardware (see its README for where each came
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -415,3 +417,22 @@ def test_lspci_lists_amd_as_not_used_by_a_cpu_build():
     vulkan = probe.EngineSupport(llama_cpp_installed=True, llama_cpp_gpu_offload=True,
                                  llama_cpp_backends=("vulkan",))  # fmt: skip
     assert probe._mark_usable(amd, vulkan).usable_by_llama_cpp
+
+
+def test_the_engine_builds_are_checked_in_a_child_process():
+    from app.core.hardware.engines import check_engines
+
+    found, error = check_engines(timeout=30)
+    assert error is None
+    assert found["llama_cpp"]["installed"] is True and found["llama_cpp"]["version"]
+    assert found["llama_cpp"]["gpu_offload"] is False  # the CPU build of this machine and CI
+    assert found["mlx"]["installed"] is True  # `make test` installs mlx[cpu]
+
+
+def test_the_app_entry_point_answers_the_engine_check():
+    # The frozen app has no `python -m`: it runs itself with --engine-check.
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "app", "--engine-check"], capture_output=True,
+                         text=True, timeout=60, cwd=root)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["llama_cpp"]["installed"] is True

@@ -43,30 +43,34 @@ print(','.join(heavy))
     assert out.stdout.strip() == "", f"imported at module level: {out.stdout.strip()}"
 
 
+def imported_names(path: Path) -> list[str]:
+    """Every module name an import statement in `path` names, at any depth (lazy too)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+    return names
+
+
 def test_backends_never_import_app():
     for path in (ROOT / "backends").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            assert not any(n == "app" or n.startswith("app.") for n in names), path
+        names = imported_names(path)
+        assert not any(n == "app" or n.startswith("app.") for n in names), path
+
+
+def test_core_never_imports_qt_or_an_engine_even_lazily():
+    # Engine builds are checked by backends/engine_builds.py in a child process.
+    banned = ("PySide6", "llama_cpp", "mlx", "mlx_lm")
+    for path in (ROOT / "app" / "core").rglob("*.py"):
+        for n in imported_names(path):
+            assert n.split(".")[0] not in banned, f"{path.relative_to(ROOT)} imports {n}"
 
 
 def test_ui_never_imports_engines_or_network():
     banned = ("llama_cpp", "mlx", "mlx_lm", "huggingface_hub", "httpx", "requests", "urllib",
               "socket", "http", "backends")  # fmt: skip
     for path in (ROOT / "app" / "ui").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for n in names:
-                assert n.split(".")[0] not in banned, f"{path.name} imports {n}"
+        for n in imported_names(path):
+            assert n.split(".")[0] not in banned, f"{path.name} imports {n}"

@@ -1,9 +1,9 @@
 """Which engine builds are usable here: llama-cpp-python (GPU offload or not) and MLX.
 
 Importing llama_cpp loads its native libraries (~0.3 s) and a broken CUDA build can
-abort the process, so the check runs in a short child interpreter with a timeout and its
-answer is cached against the installed files (names, sizes, mtimes of the package's
-lib folder), so it is paid once per install.
+abort the process, so the check runs in a short child process (backends/engine_builds.py)
+with a timeout, and its answer is cached against the installed files (names, sizes, mtimes
+of the package's lib folder), so it is paid once per install.
 """
 
 from __future__ import annotations
@@ -17,23 +17,6 @@ from typing import Any
 
 from app.core.hardware._run import run_command
 
-CHECK = r"""
-import json, sys
-out = {"llama_cpp": {"installed": False}, "mlx": {"installed": False}}
-try:
-    import llama_cpp
-    out["llama_cpp"] = {"installed": True, "version": getattr(llama_cpp, "__version__", None),
-                        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload())}
-except Exception as exc:
-    out["llama_cpp"]["error"] = f"{type(exc).__name__}: {exc}"
-try:
-    import mlx.core
-    import importlib.metadata as md
-    out["mlx"] = {"installed": True, "version": md.version("mlx")}
-except Exception as exc:
-    out["mlx"]["error"] = f"{type(exc).__name__}: {exc}"
-sys.stdout.write(json.dumps(out))
-"""
 BACKEND_NAMES = ("cuda", "metal", "vulkan", "hip", "sycl", "opencl", "musa", "cann")
 
 
@@ -70,28 +53,23 @@ def install_fingerprint() -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def check_engines(timeout: float = 5.0) -> tuple[dict[str, Any], str | None]:
-    """Import the engines in a child interpreter: ({llama_cpp: …, mlx: …}, error or None)."""
+def check_command() -> list[str]:
+    """The child that imports the engines (backends/engine_builds.py); the frozen app runs
+    itself with `--engine-check`."""
     if getattr(sys, "frozen", False):
-        return _check_in_process(), None
-    res = run_command([sys.executable, "-c", CHECK], timeout)
+        return [sys.executable, "--engine-check"]
+    return [sys.executable, "-m", "backends.engine_builds"]
+
+
+def check_engines(timeout: float = 5.0) -> tuple[dict[str, Any], str | None]:
+    """Import the engines in a child process: ({llama_cpp: …, mlx: …}, error or None)."""
+    res = run_command(check_command(), timeout)
     if not res.ok:
         return _quick_guess(), f"engine check: {res.error}"
     try:
         return json.loads(res.stdout), None
     except ValueError:
         return _quick_guess(), "engine check: unreadable answer from the child interpreter"
-
-
-def _check_in_process() -> dict[str, Any]:  # pragma: no cover - frozen app only
-    ns: dict[str, Any] = {}
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(CHECK, ns)  # noqa: S102 - our own constant code
-    return json.loads(buf.getvalue())
 
 
 def _quick_guess() -> dict[str, Any]:
