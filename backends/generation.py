@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
+from backends.think_tags import close_tag_for
 from backends.util import process_rss
 
 DEFAULT_N_CTX = 8192
@@ -106,3 +107,26 @@ def should_end_thinking(state: ThinkState, req: ChatRequest, control: Generation
     """Inside the thinking and asked to answer now, or over the thinking budget."""
     over_budget = req.thinking_budget is not None and state.thinking_tokens >= req.thinking_budget
     return state.thinking and (control.answer_now or over_budget)
+
+
+def check_fits(prompt_tokens: int, n_ctx: int) -> None:
+    """Refuse, in words, a conversation that does not fit the loaded context."""
+    if prompt_tokens >= n_ctx:
+        raise EngineFailure(
+            "context_overflow",
+            f"The conversation is {prompt_tokens:,} tokens long but the model was loaded "
+            f"with a {n_ctx:,}-token context: start a new chat, drop old turns, or reload "
+            "with a larger context.",
+        )
+
+
+def started_event(request_id: str, prompt_tokens: int, open_tag: str | None) -> dict[str, Any]:
+    """The `started` event: prompt size and whether the prompt pre-opened the thinking."""
+    return {
+        "event": "started",
+        "id": request_id,
+        "prompt_tokens": prompt_tokens,
+        "thinking_open": open_tag is not None,
+        "think_start": open_tag or "<think>",
+        "think_end": close_tag_for(open_tag or "<think>"),
+    }

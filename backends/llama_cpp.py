@@ -20,9 +20,11 @@ from backends.generation import (
     DEFAULT_N_CTX,
     ChatRequest,
     ThinkState,
+    check_fits,
     done_stats,
     parse_request,
     should_end_thinking,
+    started_event,
 )
 from backends.gguf_check import GGUFError, check_gguf
 from backends.think_tags import close_tag_for, prompt_opens_thinking
@@ -147,24 +149,8 @@ class LlamaCppEngine:
             raise EngineFailure("bad_model", str(exc)) from exc
         open_tag = prompt_opens_thinking(prompt)
         tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        n_ctx = self.llm.n_ctx()
-        if len(tokens) >= n_ctx:
-            raise EngineFailure(
-                "context_overflow",
-                f"The conversation is {len(tokens):,} tokens long but the model was loaded "
-                f"with a {n_ctx:,}-token context: start a new chat, drop old turns, or reload "
-                "with a larger context.",
-            )
-        emit(
-            {
-                "event": "started",
-                "id": req.request_id,
-                "prompt_tokens": len(tokens),
-                "thinking_open": open_tag is not None,
-                "think_start": open_tag or "<think>",
-                "think_end": close_tag_for(open_tag or "<think>"),
-            }
-        )
+        check_fits(len(tokens), self.llm.n_ctx())
+        emit(started_event(req.request_id, len(tokens), open_tag))
         return self._stream(req, tokens, open_tag, control, emit_text)
 
     def _stream(

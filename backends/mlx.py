@@ -21,9 +21,11 @@ from backends.generation import (
     DEFAULT_N_CTX,
     ChatRequest,
     ThinkState,
+    check_fits,
     done_stats,
     parse_request,
     should_end_thinking,
+    started_event,
 )
 from backends.mlx_check import MEMORY_MARGIN, check_model_folder, gb_words, memory_budget
 from backends.think_tags import close_tag_for, prompt_opens_thinking
@@ -119,23 +121,8 @@ class MlxEngine:
         prompt = self._render(req.messages)
         open_tag = prompt_opens_thinking(prompt)
         tokens = list(self.tokenizer.encode(prompt, add_special_tokens=False))
-        if len(tokens) >= self.n_ctx:
-            raise EngineFailure(
-                "context_overflow",
-                f"The conversation is {len(tokens):,} tokens long but the model was loaded "
-                f"with a {self.n_ctx:,}-token context: start a new chat, drop old turns, or "
-                "reload with a larger context.",
-            )
-        emit(
-            {
-                "event": "started",
-                "id": req.request_id,
-                "prompt_tokens": len(tokens),
-                "thinking_open": open_tag is not None,
-                "think_start": open_tag or "<think>",
-                "think_end": close_tag_for(open_tag or "<think>"),
-            }
-        )
+        check_fits(len(tokens), self.n_ctx)
+        emit(started_event(req.request_id, len(tokens), open_tag))
         try:
             return self._stream(req, tokens, open_tag, control, emit_text)
         except EngineFailure:
