@@ -107,7 +107,7 @@ def test_cancel_stops_the_stream_and_the_model_stays_usable(client, backend):
     assert isinstance(last, StreamDone) and last.stop_reason == "cancelled"
     assert last.completion_tokens < 3000
     events, *_ = collect(client.chat(QUESTION, max_tokens=10))
-    assert events[-1].stop_reason == "length"
+    assert events[-1].stop_reason == "length" and events[-1].completion_tokens == 10
 
 
 def test_answer_now_ends_thinking_and_the_model_answers(client, backend):
