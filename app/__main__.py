@@ -91,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("PONDER_STARTUP_PROBE"):
         app.processEvents()
         print(f"window shown after {_process_age_s():.3f} s", flush=True)
+        # Engines, the Hub client and the planner are loaded when first needed, not before
+        # the window shows.
+        late = ("app.core.planner", "app.core.catalog", "app.core.hardware.probe")
         heavy = sorted(
             m
             for m in sys.modules
-            if m.split(".")[0] in ("llama_cpp", "mlx", "mlx_lm", "huggingface_hub")
+            if m.split(".")[0] in ("llama_cpp", "mlx", "mlx_lm", "huggingface_hub") or m in late
         )
         print(f"heavy modules: {','.join(heavy) or 'none'}", flush=True)
         QTimer.singleShot(0, window.close)

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 from app.core.chat_store import ChatStore
 from app.core.generation_settings import ContextUse, preset_for_model, quant_from_name
 from app.core.logs import versions
-from app.core.model_choice import ChoiceEnv
 from app.core.model_stats import ModelStats
 from app.ui.chat_controller import ChatController
 from app.ui.chat_view import ChatView
@@ -68,9 +67,9 @@ class MainWindow(QMainWindow):
         # measured speed per model, next to the chats (a test's temporary database keeps
         # its measurements to itself)
         self.stats = ModelStats(store.path.parent / "model_stats.json")
-        # What the wizard and import plan against: this machine, the real Hub, and the speeds
-        # measured here (tests and screenshots replace it).
-        self.choice_env: Any = ChoiceEnv(stats=self.stats)
+        # What the wizard and import plan against (model_choice.ChoiceEnv; tests and
+        # screenshots set their own). Made on first use: the planner stays off start-up.
+        self.choice_env: Any = None
         self.discovery: Any = None  # a callable listing models for the manager (None: scan)
         self.wizard: Any = None
         self.connect_dialog: Any = None
@@ -217,7 +216,7 @@ class MainWindow(QMainWindow):
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
             return self.wizard
-        self.wizard = ModelWizard(self.choice_env, self)
+        self.wizard = ModelWizard(self.env(), self)
         self.wizard.setWindowModality(Qt.WindowModality.WindowModal)
         self.wizard.sig_load_requested.connect(self._wizard_load)
         self.wizard.sig_start_chat.connect(self._wizard_start_chat)
@@ -247,6 +246,14 @@ class MainWindow(QMainWindow):
         if ask:
             self.composer.input.setPlainText(question)
             self.send(question)
+
+    def env(self) -> Any:
+        """This machine, the real Hub and the speeds measured here, unless a test set one."""
+        if self.choice_env is None:
+            from app.core.model_choice import ChoiceEnv
+
+            self.choice_env = ChoiceEnv(stats=self.stats)
+        return self.choice_env
 
     def open_connect_dialog(self) -> Any:
         """ "Connect to a server": test it, pick a model, save it, and load it here."""
@@ -296,7 +303,7 @@ class MainWindow(QMainWindow):
             )
             if not path:
                 return None
-        dialog = ImportDialog(path, self.choice_env, self)
+        dialog = ImportDialog(path, self.env(), self)
         dialog.sig_load.connect(self.load_model_with)
         dialog.open()
         dialog.start()
