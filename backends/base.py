@@ -4,25 +4,35 @@ Commands go to the engine process on its stdin, events come back on a private pi
 object per line. This module holds the names and the shapes; `host.py` speaks it and
 `app.core.engine` drives it. Nothing here imports an engine library.
 
+Every command carries an "id" (a string chosen by the client); every reply to it carries the
+same id, so a late reply to an abandoned command is recognised and dropped.
+
 Commands (key "cmd"):
-  load        path, n_ctx, n_gpu_layers, n_threads, engine ("llama_cpp" | "mlx")
-  chat        id, messages [{role, content}], params {temperature, top_p, max_tokens,
-              thinking_budget (tokens or null)}
-  answer_now  id   end the thinking now and let the model answer from what it has
-  cancel      id
-  unload
+  load        id, path, n_ctx, n_gpu_layers, n_threads, type_k, engine ("llama_cpp" | "mlx" |
+              "openai")
+  chat        id, messages [{role, content}], params {temperature, top_p, max_tokens (null:
+              the rest of the context), thinking_budget (tokens or null), answer_reserve
+              (tokens kept for the answer when the thinking fills the context), seed}
+  answer_now  id (of the chat)   end the thinking now and let the model answer from it
+  cancel      id (of the chat)
+  unload      id
+  ping        id
   shutdown
 Events (key "event"):
-  ready       pid, engine versions
-  loaded      info {path, architecture, context_length, n_ctx, n_layers, chat_template,
+  ready       pid, protocol
+  loaded      id, info {path, architecture, context_length, n_ctx, n_layers, chat_template,
               gpu_offload, n_gpu_layers, rss_bytes, size_bytes, load_seconds, ...}
-  unloaded    rss_bytes
-  started     id, prompt_tokens, thinking_open (the rendered prompt ends inside a think
-              block), think_start, think_end
-  delta       id, text (raw model text, tags included; batched, the first never delayed)
-  done        id, stats {completion_tokens, prompt_tokens, ttft_s, decode_tps, elapsed_s,
-              stop_reason ("eos" | "length" | "cancelled" | "answer_now"?), peak_rss_bytes}
-  error       id (or null), kind (ERROR_KINDS), message
+  unloaded    id, rss_bytes
+  pong        id, rss_bytes, busy
+  started     id, prompt_tokens, thinking_open (the rendered prompt ends inside a think block)
+  delta       id, thinking, answer, thinking_tokens, answer_tokens: typed parts split by the
+              engine (backends/think_tags.py), exact token counts, batched by time in one
+              place (EventWriter), the first never delayed
+  done        id, raw (exactly what the model wrote), stats {completion_tokens,
+              thinking_tokens, answer_tokens, prompt_tokens, ttft_s, decode_tps, elapsed_s,
+              stop_reason ("eos" | "length" | "cancelled"), thinking_ended_by ("answer_now" |
+              "budget" | "context" | null), ended_in_thinking, peak_rss_bytes}
+  error       id (or null), kind (ERROR_KINDS), message, detail
 """
 
 from __future__ import annotations
@@ -31,16 +41,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 ErrorKind = Literal[
-    "bad_model", "out_of_memory", "context_overflow", "engine_crashed", "bad_request", "internal"
+    "bad_model",
+    "out_of_memory",
+    "context_overflow",
+    "engine_crashed",
+    "engine_hung",
+    "bad_request",
+    "internal",
 ]
 ERROR_KINDS: tuple[str, ...] = (
     "bad_model",
     "out_of_memory",
     "context_overflow",
     "engine_crashed",
+    "engine_hung",  # the engine process stopped answering (the client gave up waiting)
     "bad_request",
     "internal",
 )
@@ -80,18 +97,19 @@ class GenerationControl:
     answer_now: bool = False
 
 
-# emit(event) sends a protocol event; emit_text(text, tokens) queues raw model text.
+# emit(event) sends a protocol event; emit_parts(thinking, answer, thinking_tokens,
+# answer_tokens) queues typed text (the host batches it by time).
 Emit = Callable[[dict[str, Any]], None]
-EmitText = Callable[[str, int], None]
+EmitParts = Callable[[str, str, int, int], None]
 
 
 class Engine(Protocol):
     """What every engine in the engine process provides (llama.cpp, MLX, a remote server).
 
-    `generate` must send one `started` event through `emit`, stream the model's raw text
-    through `emit_text` (tags included; reasoning that a server sends as a separate field is
-    wrapped in `<think>…</think>` so one splitter serves all), check `control` after every
-    token, and return the `done` stats. Failures raise EngineFailure.
+    `generate` must send one `started` event through `emit`, send the answer as typed parts
+    through `emit_parts` (backends/generation.AnswerStream does the splitting and counting),
+    check `control` after every token, and return the `done` stats (with the exact model
+    text under "raw"). Failures raise EngineFailure.
     """
 
     name: str
@@ -100,7 +118,7 @@ class Engine(Protocol):
     def load(self, path: str, **opts: Any) -> dict[str, Any]: ...
 
     def generate(
-        self, cmd: dict[str, Any], control: GenerationControl, emit: Emit, emit_text: EmitText
+        self, cmd: dict[str, Any], control: GenerationControl, emit: Emit, emit_parts: EmitParts
     ) -> dict[str, Any]: ...
 
     def unload(self) -> None: ...

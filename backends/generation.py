@@ -1,21 +1,28 @@
-"""What every local engine shares: the parsed `chat` request and the think-block tracker.
+"""What every engine shares: the parsed `chat` request, the answer stream and its rules.
 
-The llama.cpp and MLX engines both stream raw text and end the thinking on request (Answer
-now, thinking budget) by closing the think tag in the prompt; this module holds the parts
-they must agree on, so the two cannot drift apart.
+`AnswerStream` is the one path a generated token takes inside the engine process: its bytes
+go through an incremental UTF-8 decoder (a character split over several byte tokens is held
+back until complete), the text through the one think-tag state machine
+(backends/think_tags.py), and the typed parts, with exact token counts, to `emit_parts`
+(the host batches them by time). Nothing here grows with the text already produced.
+
+`end_thinking_reason` is the one rule for ending the thinking early: Answer now, the
+thinking budget, or the context filling up (room is kept for the answer).
 """
 
 from __future__ import annotations
 
+import codecs
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import EngineFailure, GenerationControl
-from backends.think_tags import close_tag_for
+from backends.base import EmitParts, EngineFailure, GenerationControl
+from backends.think_tags import ThinkSplitter, close_tag_for
 from backends.util import process_rss
 
 DEFAULT_N_CTX = 8192
+DEFAULT_ANSWER_RESERVE = 1024
 
 
 @dataclass
@@ -24,10 +31,20 @@ class ChatRequest:
     messages: list[dict[str, str]]
     temperature: float = 0.6
     top_p: float = 0.95
-    max_tokens: int = 4096
+    max_tokens: int | None = None  # None: the rest of the context
     thinking_budget: int | None = None
+    answer_reserve: int = DEFAULT_ANSWER_RESERVE
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise EngineFailure("bad_request", f"{name} must be a whole number.") from None
 
 
 def parse_request(cmd: dict[str, Any]) -> ChatRequest:
@@ -41,72 +58,156 @@ def parse_request(cmd: dict[str, Any]) -> ChatRequest:
         if m.get("role") not in ("system", "user", "assistant"):
             raise EngineFailure("bad_request", f"Unknown message role {m.get('role')!r}.")
     p = cmd.get("params") or {}
-    budget = p.get("thinking_budget")
+    max_tokens = _int_or_none(p.get("max_tokens"), "max_tokens")
+    budget = _int_or_none(p.get("thinking_budget"), "thinking_budget")
+    reserve = _int_or_none(p.get("answer_reserve"), "answer_reserve")
+    try:
+        temperature, top_p = float(p.get("temperature", 0.6)), float(p.get("top_p", 0.95))
+    except (TypeError, ValueError):
+        raise EngineFailure("bad_request", "temperature and top_p must be numbers.") from None
     return ChatRequest(
         request_id=str(cmd.get("id")),
         messages=messages,
-        temperature=float(p.get("temperature", 0.6)),
-        top_p=float(p.get("top_p", 0.95)),
-        max_tokens=max(1, int(p.get("max_tokens", 4096))),
-        thinking_budget=int(budget) if budget else None,
-        seed=p.get("seed"),
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max(1, max_tokens) if max_tokens is not None else None,
+        thinking_budget=budget if budget and budget > 0 else None,
+        answer_reserve=max(0, reserve) if reserve is not None else DEFAULT_ANSWER_RESERVE,
+        seed=_int_or_none(p.get("seed"), "seed"),
     )
 
 
-class ThinkState:
-    """Tracks whether the stream is inside the think block, for Answer now and the budget."""
+class AnswerStream:
+    """One answer in the making: bytes or text per token in, typed parts out."""
 
-    def __init__(self, thinking: bool, close_tag: str) -> None:
-        self.thinking = thinking
-        self.close_tag = close_tag
-        self.open_tag = {"</think>": "<think>", "</thinking>": "<thinking>"}.get(
-            close_tag, "[THINK]"
-        )
-        self.text = ""
-        self.thinking_tokens = 0
+    def __init__(self, open_tag: str | None, emit_parts: EmitParts) -> None:
+        self.splitter = ThinkSplitter(open_tag is not None, open_tag or "<think>")
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._emit = emit_parts
+        self._raw: list[str] = []
+        self.produced = 0  # tokens the model generated (not the ones Ponder inserted)
+        self.t0 = time.perf_counter()
+        self.first: float | None = None
+        self.thinking_ended_by: str | None = None
+        self._in_field = False  # a server is sending reasoning in its own field
 
-    def feed(self, text: str, tokens: int = 1) -> None:
-        start = max(0, len(self.text) - len(self.close_tag))
-        self.text += text
-        if self.thinking:
-            self.thinking_tokens += tokens
-        tail = self.text[start:]
-        if self.thinking and self.close_tag in tail:
-            self.thinking = False
-        elif not self.thinking and self.open_tag in tail:
-            self.thinking = True
+    @property
+    def thinking(self) -> bool:
+        return self.splitter.in_thinking or self._in_field
+
+    def add_bytes(self, piece: bytes) -> None:
+        """One generated token's bytes (possibly part of a multi-byte character)."""
+        self.add_text(self._decoder.decode(piece), 1)
+
+    def add_text(self, text: str, tokens: int = 1) -> None:
+        """Generated text and the tokens that made it (text may be empty: bytes held back)."""
+        self._count(tokens)
+        if text:
+            self._raw.append(text)
+        self._send(self.splitter.feed(text, tokens))
+
+    def add_reasoning(self, text: str, tokens: int = 1) -> None:
+        """Reasoning a server sent in its own field: thinking, never scanned for tags."""
+        self._count(tokens)
+        if not self._in_field:
+            self._raw.append("<think>")
+            self._in_field = True
+        self._raw.append(text)
+        self._send(self.splitter.feed_thinking(text, tokens))
+
+    def add_answer(self, text: str, tokens: int = 1) -> None:
+        """Answer text from a server that sends reasoning separately: never scanned for tags."""
+        self._count(tokens)
+        if self._in_field:
+            self._raw.append("</think>\n\n")
+            self._in_field = False
+        self._raw.append(text)
+        self._send(self.splitter.feed_answer(text, tokens))
+
+    def _count(self, tokens: int) -> None:
+        if tokens and self.first is None:
+            self.first = time.perf_counter()
+        self.produced += tokens
+
+    def insert_text(self, text: str) -> None:
+        """Text Ponder puts into the answer (the closing tag of Answer now): no tokens."""
+        self._raw.append(self._decoder.decode(b"", final=True) + text)
+        self._decoder.reset()
+        self._send(self.splitter.feed(text, 0))
+
+    def close_thinking(self, reason: str) -> str:
+        """Record why the thinking ended early; the text that closes the block."""
+        self.thinking_ended_by = reason
+        closing = "\n" + self.splitter.close_tag + "\n\n"
+        self.insert_text(closing)
+        return closing
+
+    def finish(self) -> None:
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self._raw.append(tail)
+        self._send(self.splitter.feed(tail, 0) + self.splitter.finish())
+
+    def _send(self, split: Any) -> None:
+        if split:
+            self._emit(split.thinking, split.answer, split.thinking_tokens, split.answer_tokens)
+
+    def raw(self) -> str:
+        return "".join(self._raw)
+
+    def done_stats(self, prompt_tokens: int, stop: str, **extra: Any) -> dict[str, Any]:
+        """The `done` event's numbers, the same keys for every engine (plus engine `extra`)."""
+        now = time.perf_counter()
+        first = self.first
+        decode_s = (now - first) if first else 0.0
+        produced = self.produced
+        tps = round((produced - 1) / decode_s, 2) if produced > 1 and decode_s else None
+        return {
+            "completion_tokens": produced,
+            "prompt_tokens": prompt_tokens,
+            "thinking_tokens": self.splitter.thinking_tokens,
+            "answer_tokens": self.splitter.answer_tokens,
+            "ttft_s": round(first - self.t0, 4) if first else None,
+            "decode_tps": tps,
+            "elapsed_s": round(now - self.t0, 4),
+            "stop_reason": stop,
+            "thinking_ended_by": self.thinking_ended_by,
+            "ended_in_thinking": self.thinking,
+            "peak_rss_bytes": process_rss(),
+            "raw": self.raw(),
+            **extra,
+        }
 
 
-def done_stats(
-    produced: int,
-    prompt_tokens: int,
-    t0: float,
-    first: float | None,
-    stop: str,
-    state: ThinkState,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The `done` event's numbers, the same keys for every engine (plus engine `extra`)."""
-    now = time.perf_counter()
-    decode_s = (now - first) if first else 0.0
-    return {
-        "completion_tokens": produced,
-        "prompt_tokens": prompt_tokens,
-        "ttft_s": round(first - t0, 4) if first else None,
-        "decode_tps": round((produced - 1) / decode_s, 2) if produced > 1 and decode_s else None,
-        "elapsed_s": round(now - t0, 4),
-        "stop_reason": stop,
-        "thinking_tokens": state.thinking_tokens,
-        "ended_in_thinking": state.thinking,
-        "peak_rss_bytes": process_rss(),
-        **extra,
-    }
+def end_thinking_reason(
+    stream: AnswerStream,
+    req: ChatRequest,
+    control: GenerationControl,
+    used: int,
+    n_ctx: int,
+) -> str | None:
+    """Why the thinking must end now ("answer_now", "budget", "context"), or None.
+
+    `used` is the number of tokens in the context (prompt + generated). Room for the answer
+    is kept: when the thinking reaches the context minus the answer reserve, it is ended the
+    way Answer now ends it, so a reasoning answer never stops at the limit with no answer.
+    """
+    if not stream.thinking:
+        return None
+    if control.answer_now:
+        return "answer_now"
+    if req.thinking_budget is not None and stream.splitter.thinking_tokens >= req.thinking_budget:
+        return "budget"
+    reserve = min(req.answer_reserve, n_ctx // 4)
+    if reserve and used >= n_ctx - reserve:
+        return "context"
+    return None
 
 
-def should_end_thinking(state: ThinkState, req: ChatRequest, control: GenerationControl) -> bool:
-    """Inside the thinking and asked to answer now, or over the thinking budget."""
-    over_budget = req.thinking_budget is not None and state.thinking_tokens >= req.thinking_budget
-    return state.thinking and (control.answer_now or over_budget)
+def token_limit(req: ChatRequest, prompt_tokens: int, n_ctx: int) -> int:
+    """How many tokens this answer may generate: max_tokens, or the rest of the context."""
+    room = n_ctx - prompt_tokens
+    return room if req.max_tokens is None else min(req.max_tokens, room)
 
 
 def check_fits(prompt_tokens: int, n_ctx: int) -> None:

@@ -2,32 +2,39 @@
 
 It checks the GGUF header in Python before the native loader sees the file, renders the
 chat template itself in a sandbox (so it knows whether the prompt pre-opens `<think>`),
-streams raw text token by token, and ends the thinking on request (Answer now, thinking
-budget) by closing the think tag in the prompt and continuing from the cached prefix.
+evaluates the prompt in batches (Stop works there too), then decodes with `Llama.generate`
+one token at a time: each token's bytes go to the shared `AnswerStream` (incremental UTF-8,
+the think-tag state machine, exact counts). `create_completion(stream=True)` is not used:
+it re-detokenizes the whole completion on every token, which is quadratic in the answer's
+length. The thinking is ended on request (Answer now, budget, context nearly full) by
+appending the closing tag to the exact generated tokens and continuing from the cache.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import random
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
-from backends.chat_template import TemplateError, render_chat
+from backends.chat_template import ChatTemplate, TemplateError
 from backends.generation import (
     DEFAULT_N_CTX,
+    AnswerStream,
     ChatRequest,
-    ThinkState,
+    EmitParts,
     check_fits,
-    done_stats,
+    end_thinking_reason,
     parse_request,
-    should_end_thinking,
     started_event,
+    token_limit,
 )
 from backends.gguf_check import GGUFError, check_gguf
-from backends.think_tags import close_tag_for, prompt_opens_thinking
+from backends.think_tags import prompt_opens_thinking
 from backends.util import process_rss
 
 # KV cache element types the planner may ask for, as ggml type ids (ggml.h).
@@ -42,9 +49,14 @@ class LlamaCppEngine:
     def __init__(self) -> None:
         self.llm: Any = None
         self.info: dict[str, Any] = {}
-        self._template: str | None = None
+        self._template = ChatTemplate(None)
         self._bos = ""
         self._eos = ""
+        self._add_bos = False
+        self._vocab: Any = None
+        self._pieces: dict[int, bytes] = {}
+        self._control: GenerationControl | None = None
+        self._abort_cb: Any = None
 
     def load(
         self, path: str, n_ctx: int | None = None, n_gpu_layers: int = -1, **opts: Any
@@ -96,9 +108,13 @@ class LlamaCppEngine:
                 ) from exc
             raise _load_failure(str(exc), path, n_ctx) from exc
         load_s = time.perf_counter() - t0
-        self._template = header.chat_template
+        self._vocab = self.llm._model.vocab
+        self._pieces = {}
+        self._abort_cb = None
+        self._template = ChatTemplate(header.chat_template)
         self._bos = self._token_text(self.llm.token_bos())
         self._eos = self._token_text(self.llm.token_eos())
+        self._add_bos = bool(self.llm._model.add_bos_token())
         self.info = {
             "path": os.path.abspath(path),
             "engine": self.name,
@@ -130,94 +146,152 @@ class LlamaCppEngine:
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        return self._piece(token).decode("utf-8", errors="ignore")
+
+    def _piece(self, token: int) -> bytes:
+        """The bytes of one token (special tokens rendered), cached per token id."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            import llama_cpp
+
+            vocab = self.llm._model.vocab
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(vocab, token, buf, -n, 0, True)
+            piece = self._pieces[token] = buf.raw[: max(0, n)]
+        return piece
 
     def generate(
         self,
         cmd: dict[str, Any],
         control: GenerationControl,
         emit: Callable[[dict[str, Any]], None],
-        emit_text: Callable[[str, int], None],
+        emit_parts: EmitParts,
     ) -> dict[str, Any]:
-        """Stream one answer; `emit` sends events, `emit_text(text, tokens)` sends raw text."""
+        """Stream one answer: `emit` sends events, `emit_parts` the typed text parts."""
         if self.llm is None:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
         req = parse_request(cmd)
         try:
-            prompt = render_chat(self._template, req.messages, self._bos, self._eos)
+            prompt = self._template.render(req.messages, self._bos, self._eos)
         except TemplateError as exc:
             raise EngineFailure("bad_model", str(exc)) from exc
         open_tag = prompt_opens_thinking(prompt)
-        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        tokens = self._prompt_tokens(prompt)
         check_fits(len(tokens), self.llm.n_ctx())
         emit(started_event(req.request_id, len(tokens), open_tag))
-        return self._stream(req, tokens, open_tag, control, emit_text)
+        stream = AnswerStream(open_tag, emit_parts)
+        stop = self._decode(req, tokens, stream, control)
+        stream.finish()
+        return stream.done_stats(len(tokens), stop)
 
-    def _stream(
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        """The prompt's tokens, with BOS first when the model asks for it and the template
+        did not already put it there (a model without a template needs it to make sense)."""
+        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        bos = self.llm.token_bos()
+        if bos >= 0 and self._add_bos and (not tokens or tokens[0] != bos):
+            tokens.insert(0, bos)
+        return tokens
+
+    def _decode(
         self,
         req: ChatRequest,
-        prompt_tokens: list[int],
-        open_tag: str | None,
+        prompt: list[int],
+        stream: AnswerStream,
         control: GenerationControl,
-        emit_text: Callable[[str, int], None],
-    ) -> dict[str, Any]:
-        n_ctx = self.llm.n_ctx()
-        close_tag = close_tag_for(open_tag or "<think>")
-        state = ThinkState(open_tag is not None, close_tag)
-        tokens = list(prompt_tokens)
-        produced = 0
-        t0 = time.perf_counter()
-        first: float | None = None
-        stop = "eos"
+    ) -> str:
+        """Generate until end of generation, the limit or cancel; return the stop reason."""
+        llm = self.llm
+        n_ctx = llm.n_ctx()
+        limit = token_limit(req, len(prompt), n_ctx)
+        context = list(prompt)
+        llm.set_seed(req.seed if req.seed is not None else random.randint(0, 2**31 - 1))
         while True:
-            budget_left = req.max_tokens - produced
-            room = n_ctx - len(tokens)
-            if budget_left <= 0 or room <= 0:
-                stop = "length"
-                break
-            ended_thinking = False
-            stream = self.llm.create_completion(
-                prompt=tokens,
-                max_tokens=min(budget_left, room),
-                temperature=req.temperature,
-                top_p=req.top_p,
-                seed=req.seed,
-                stream=True,
-            )
+            if not self._prefill(context, control):
+                return "cancelled"
+            tokens = llm.generate(
+                context, top_k=40, top_p=req.top_p, min_p=0.05, temp=req.temperature,
+                repeat_penalty=1.0,
+            )  # fmt: skip
             try:
-                for chunk in stream:
-                    choice = chunk["choices"][0]
-                    text = choice.get("text") or ""
-                    if text:
-                        if first is None:
-                            first = time.perf_counter()
-                        produced += 1
-                        state.feed(text)
-                        emit_text(text, 1)
-                    finish = choice.get("finish_reason")
-                    if finish:
-                        stop = "length" if finish == "length" else "eos"
+                for token in tokens:
+                    if llama_cpp_is_eog(self._vocab, token):
+                        return "eos"
+                    context.append(token)
+                    stream.add_bytes(self._piece(token))
                     if control.cancelled:
-                        stop = "cancelled"
-                        break
-                    if should_end_thinking(state, req, control):
-                        ended_thinking = True
+                        return "cancelled"
+                    if stream.produced >= limit or len(context) >= n_ctx:
+                        return "length"
+                    reason = end_thinking_reason(stream, req, control, len(context), n_ctx)
+                    if reason is not None:
+                        control.answer_now = False
+                        closing = stream.close_thinking(reason)
+                        context += llm.tokenize(closing.encode(), add_bos=False, special=True)
                         break
             finally:
-                stream.close()
-            if not ended_thinking:
-                break
-            # Close the think block in the prompt and let the model answer from there.
-            control.answer_now = False
-            tokens = list(prompt_tokens) + self._generated_tokens(state)
-            closing = "\n" + close_tag + "\n\n"
-            tokens += self.llm.tokenize(closing.encode(), add_bos=False, special=True)
-            state.feed(closing, 0)
-            emit_text(closing, 0)
-        return done_stats(produced, len(prompt_tokens), t0, first, stop, state)
+                tokens.close()
+            if len(context) >= n_ctx:
+                return "length"
 
-    def _generated_tokens(self, state: ThinkState) -> list[int]:
-        return self.llm.tokenize(state.text.encode("utf-8"), add_bos=False, special=True)
+    def _prefill(self, tokens: list[int], control: GenerationControl) -> bool:
+        """Evaluate all but the last token in batches, reusing the cached prefix.
+
+        Stop is checked between batches, and llama.cpp's abort callback cuts a batch short on
+        the CPU, so a long prompt stops within a fraction of a second. The last token is
+        left to `Llama.generate`, which evaluates it and samples.
+        """
+        llm = self.llm
+        cached = _common_prefix(llm.input_ids[: llm.n_tokens], tokens, len(tokens) - 1)
+        llm.n_tokens = cached  # eval() drops the cache past n_tokens
+        todo = tokens[cached : len(tokens) - 1]
+        self._control = control
+        self._set_abort(True)
+        try:
+            for i in range(0, len(todo), llm.n_batch):
+                if control.cancelled:
+                    return False
+                try:
+                    llm.eval(todo[i : i + llm.n_batch])
+                except RuntimeError:
+                    if control.cancelled:  # llama_decode aborted by the callback
+                        return False
+                    raise
+        finally:
+            self._set_abort(False)
+        return not control.cancelled
+
+    def _set_abort(self, on: bool) -> None:
+        """Turn llama.cpp's abort callback on for prompt processing only (it costs a Python
+        call per graph node, too much for every generated token)."""
+        import llama_cpp
+
+        if on and self._abort_cb is None:
+            self._abort_cb = llama_cpp.ggml_abort_callback(
+                lambda _data: bool(self._control is not None and self._control.cancelled)
+            )
+        callback = self._abort_cb if on else llama_cpp.ggml_abort_callback()
+        llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, callback, None)
+
+
+def _common_prefix(cached: Any, tokens: list[int], limit: int) -> int:
+    """How many leading tokens of `tokens` (at most `limit`) the cache already holds."""
+    n = min(len(cached), limit)
+    if n <= 0:
+        return 0
+    import numpy as np
+
+    same = np.asarray(cached[:n]) == np.asarray(tokens[:n], dtype=np.asarray(cached).dtype)
+    return n if same.all() else int(np.argmin(same))
+
+
+def llama_cpp_is_eog(vocab: Any, token: int) -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
 
 
 def _load_failure(message: str, path: str, n_ctx: int) -> EngineFailure:

@@ -3,8 +3,10 @@
 It checks the model folder in Python before mlx-lm reads it (backends/mlx_check.py: config,
 architecture, custom code refused, safetensors headers, tokenizer files, memory against the
 GPU wired limit or RAM), renders the chat template with the same sandboxed renderer as the
-llama.cpp engine, streams raw text token by token with `stream_generate`, and ends the
-thinking on request (Answer now, thinking budget) by closing the think tag and continuing
+llama.cpp engine, streams token by token with `stream_generate` into the shared
+`AnswerStream` (the same think-tag state machine and exact counts as llama.cpp), and ends
+the thinking on request
+(Answer now, thinking budget, context nearly full) by closing the think tag and continuing
 from the KV cache, which is also reused across turns for the common prefix.
 """
 
@@ -16,19 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
-from backends.chat_template import TemplateError, render_chat
+from backends.chat_template import ChatTemplate, TemplateError
 from backends.generation import (
     DEFAULT_N_CTX,
+    AnswerStream,
     ChatRequest,
-    ThinkState,
+    EmitParts,
     check_fits,
-    done_stats,
+    end_thinking_reason,
     parse_request,
-    should_end_thinking,
     started_event,
+    token_limit,
 )
 from backends.mlx_check import MEMORY_MARGIN, check_model_folder, gb_words, memory_budget
-from backends.think_tags import close_tag_for, prompt_opens_thinking
+from backends.think_tags import prompt_opens_thinking
 from backends.util import process_rss
 
 
@@ -48,6 +51,7 @@ class MlxEngine:
         self.n_ctx = DEFAULT_N_CTX
         self._cache: list[Any] | None = None
         self._cached: list[int] = []  # the tokens the KV cache holds, in order
+        self._template: ChatTemplate | None = None
 
     def load(self, path: str, n_ctx: int | None = None, **opts: Any) -> dict[str, Any]:
         if importlib.util.find_spec("mlx_lm") is None:
@@ -112,9 +116,9 @@ class MlxEngine:
 
     # -- generation ----------------------------------------------------------------------
     def generate(
-        self, cmd: dict[str, Any], control: GenerationControl, emit: Any, emit_text: Any
+        self, cmd: dict[str, Any], control: GenerationControl, emit: Any, emit_parts: EmitParts
     ) -> dict[str, Any]:
-        """Stream one answer; `emit` sends events, `emit_text(text, tokens)` sends raw text."""
+        """Stream one answer: `emit` sends events, `emit_parts` the typed text parts."""
         if self.model is None:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
         req = parse_request(cmd)
@@ -124,7 +128,7 @@ class MlxEngine:
         check_fits(len(tokens), self.n_ctx)
         emit(started_event(req.request_id, len(tokens), open_tag))
         try:
-            return self._stream(req, tokens, open_tag, control, emit_text)
+            return self._stream(req, tokens, open_tag, control, emit_parts)
         except EngineFailure:
             raise
         except Exception as exc:
@@ -140,7 +144,9 @@ class MlxEngine:
             if template is None and getattr(tok, "has_chat_template", False):
                 # mlx-lm's own Python template for this family (no model code involved)
                 return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return render_chat(template, messages, tok.bos_token or "", tok.eos_token or "")
+            if self._template is None or self._template.source != template:
+                self._template = ChatTemplate(template)  # compiled once per model
+            return self._template.render(messages, tok.bos_token or "", tok.eos_token or "")
         except TemplateError as exc:
             raise EngineFailure("bad_model", str(exc)) from exc
 
@@ -150,7 +156,7 @@ class MlxEngine:
         prompt_tokens: list[int],
         open_tag: str | None,
         control: GenerationControl,
-        emit_text: Any,
+        emit_parts: EmitParts,
     ) -> dict[str, Any]:
         import mlx.core as mx
         from mlx_lm import stream_generate
@@ -160,12 +166,9 @@ class MlxEngine:
             mx.random.seed(int(req.seed))
         mx.reset_peak_memory()
         sampler = make_sampler(temp=req.temperature, top_p=req.top_p)
-        close_tag = close_tag_for(open_tag or "<think>")
-        state = ThinkState(open_tag is not None, close_tag)
+        answer = AnswerStream(open_tag, emit_parts)
         tokens = list(prompt_tokens)
-        produced = 0
-        t0 = time.perf_counter()
-        first: float | None = None
+        limit = token_limit(req, len(prompt_tokens), self.n_ctx)
         stop = "eos"
         prompt_tps = None
 
@@ -174,15 +177,15 @@ class MlxEngine:
                 raise _PromptCancelled
 
         while True:
-            limit = min(req.max_tokens - produced, self.n_ctx - len(tokens))
-            if limit <= 0:
+            room = min(limit - answer.produced, self.n_ctx - len(tokens))
+            if room <= 0:
                 stop = "length"
                 break
             ended_thinking = False
             cache, feed = self._prefix_cache(tokens)
             fed = list(tokens)
             stream = stream_generate(
-                self.model, self.tokenizer, feed, max_tokens=limit, sampler=sampler,
+                self.model, self.tokenizer, feed, max_tokens=room, sampler=sampler,
                 prompt_cache=cache, prompt_progress_callback=progress,
             )  # fmt: skip
             try:
@@ -192,18 +195,20 @@ class MlxEngine:
                     if counted:
                         tokens.append(int(r.token))
                     if r.text or counted:
-                        if first is None:
-                            first = time.perf_counter()
+                        if prompt_tps is None:
                             prompt_tps = r.prompt_tps
-                        produced += int(counted)
-                        state.feed(r.text, int(counted))
-                        emit_text(r.text, int(counted))
+                        answer.add_text(r.text, int(counted))
                     if r.finish_reason:
                         stop = "length" if r.finish_reason == "length" else "eos"
                     if control.cancelled:
                         stop = "cancelled"
                         break
-                    if should_end_thinking(state, req, control):
+                    reason = end_thinking_reason(answer, req, control, len(tokens), self.n_ctx)
+                    if reason is not None:
+                        control.answer_now = False
+                        closing = answer.close_thinking(reason)
+                        # The cache holds everything so far: only the closing tag is fed next.
+                        tokens += self.tokenizer.encode(closing, add_special_tokens=False)
                         ended_thinking = True
                         break
             except _PromptCancelled:
@@ -213,20 +218,10 @@ class MlxEngine:
             self._keep_cache(cache, fed)
             if not ended_thinking:
                 break
-            # Close the think block and let the model answer from there (the cache holds
-            # everything so far, so only the closing tag is processed).
-            control.answer_now = False
-            closing = "\n" + close_tag + "\n\n"
-            tokens += self.tokenizer.encode(closing, add_special_tokens=False)
-            state.feed(closing, 0)
-            emit_text(closing, 0)
-        return done_stats(
-            produced,
+        answer.finish()
+        return answer.done_stats(
             len(prompt_tokens),
-            t0,
-            first,
             stop,
-            state,
             prompt_tps=round(prompt_tps, 2) if prompt_tps else None,
             peak_memory_bytes=int(mx.get_peak_memory()),
         )

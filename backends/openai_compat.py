@@ -20,8 +20,8 @@ import threading
 import time
 from typing import Any
 
-from backends.base import Emit, EmitText, EngineFailure, GenerationControl
-from backends.generation import done_stats, parse_request
+from backends.base import Emit, EngineFailure, GenerationControl
+from backends.generation import EmitParts, parse_request
 from backends.remote_http import (
     CONNECT_TIMEOUT_S,
     MAX_ERROR_BODY,
@@ -103,8 +103,9 @@ class OpenAICompatEngine:
         ep = self.endpoint
         assert ep is not None
         if ep.api == "ollama":
-            options: dict[str, Any] = {"temperature": req.temperature, "top_p": req.top_p,
-                                       "num_predict": req.max_tokens}  # fmt: skip
+            options: dict[str, Any] = {"temperature": req.temperature, "top_p": req.top_p}
+            if req.max_tokens is not None:
+                options["num_predict"] = req.max_tokens
             if req.seed is not None:
                 options["seed"] = req.seed
             return ep.path("/api/chat"), {
@@ -115,8 +116,9 @@ class OpenAICompatEngine:
                 "options": options,
             }
         body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True,
-                                "temperature": req.temperature, "top_p": req.top_p,
-                                "max_tokens": req.max_tokens}  # fmt: skip
+                                "temperature": req.temperature, "top_p": req.top_p}  # fmt: skip
+        if req.max_tokens is not None:  # else the server's own limit: the rest of its context
+            body["max_tokens"] = req.max_tokens
         if req.seed is not None:
             body["seed"] = req.seed
         if self.include_usage:
@@ -124,26 +126,19 @@ class OpenAICompatEngine:
         return ep.path("/chat/completions"), body
 
     def generate(self, cmd: dict[str, Any], control: GenerationControl, emit: Emit,
-                 emit_text: EmitText) -> dict[str, Any]:  # fmt: skip
+                 emit_parts: EmitParts) -> dict[str, Any]:  # fmt: skip
         if self.endpoint is None:
             raise EngineFailure("bad_request", "No server model is loaded: connect first.")
         ep = self.endpoint
         request_id = str(cmd.get("id"))
         path, body = self._body(cmd)
-        t0 = time.perf_counter()
-        first: list[float] = []
 
         def started(thinking_open: bool) -> None:
             emit({"event": "started", "id": request_id, "prompt_tokens": 0,
                   "thinking_open": thinking_open, "think_start": "<think>",
                   "think_end": "</think>"})  # fmt: skip
 
-        def text(t: str, n: int) -> None:
-            if n and not first:
-                first.append(time.perf_counter())
-            emit_text(t, n)
-
-        framer = Framer(self.assume_open, started, text)
+        framer = Framer(self.assume_open, started, emit_parts)
         conn = ep.connect()
         closed = threading.Event()
         watcher = threading.Thread(target=_close_on_cancel, args=(conn, control, closed),
@@ -159,14 +154,15 @@ class OpenAICompatEngine:
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException, AttributeError) as exc:
                 if control.cancelled:
-                    return done_stats(0, 0, t0, None, "cancelled", framer.state)
+                    framer.finish()
+                    return framer.answer.done_stats(0, "cancelled", remote=True)
                 raise network_failure(exc, ep, "internal", ep.read_timeout_s) from None
             if resp.status != 200:
                 data = resp.read(MAX_ERROR_BODY)
                 if resp.status in (400, 422) and self.include_usage and b"stream_options" in data:
                     self.include_usage = False  # an older server: ask once more without it
                     conn.close()
-                    return self.generate(cmd, control, emit, emit_text)
+                    return self.generate(cmd, control, emit, emit_parts)
                 models = None
                 if resp.status == 404 and b"model" in data.lower():
                     models = _models_or_none(ep)
@@ -177,13 +173,12 @@ class OpenAICompatEngine:
             closed.set()
             conn.close()
         framer.finish()
-        produced = framer.pieces
         prompt_tokens = 0
-        if usage:
-            produced = int(usage.get("completion_tokens") or produced)
+        answer = framer.answer
+        if usage:  # the server's exact count replaces the count of pieces
+            answer.produced = int(usage.get("completion_tokens") or answer.produced)
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        return done_stats(produced, prompt_tokens, t0, first[0] if first else None, stop,
-                          framer.state, remote=True)  # fmt: skip
+        return answer.done_stats(prompt_tokens, stop, remote=True)
 
     def _read_stream(
         self,

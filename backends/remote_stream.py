@@ -1,8 +1,8 @@
 """Reading a server's answer stream: SSE or Ollama JSON lines into thinking-tagged text.
 
 Reasoning a server sends in its own field (`reasoning_content`, `reasoning`, Ollama's
-`thinking`) is wrapped in `<think>…</think>`, so the client's one splitter handles every
-server; plain `<think>` text in `content` passes through (`Framer`).
+`thinking`) goes straight to the thinking; plain `<think>` text in `content` goes through
+the engines' one think-tag state machine (`Framer`, over `AnswerStream`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import EmitText
-from backends.generation import ThinkState
+from backends.generation import AnswerStream, EmitParts
 from backends.remote_http import server_message
 from backends.think_tags import TAG_STYLES
 
@@ -96,35 +95,38 @@ def parse_ollama_line(line: bytes) -> Piece:
 
 
 class Framer:
-    """Turns reasoning fields and content into one raw text stream with think tags.
+    """Feeds a server's pieces into the engine's `AnswerStream`.
+
+    Reasoning in its own field (`reasoning_content`, `reasoning`, Ollama's `thinking`) is
+    thinking as it is, and once a server has sent one, its `content` is answer as it is:
+    neither is scanned for tags again (a literal `<think>` in an answer stays there). A
+    server without a reasoning parser sends `<think>` text in `content`; that goes through
+    the think-tag state machine.
 
     The `started` event waits for the first text, because only then is it known whether the
-    server sends reasoning as a field (then this wraps it) or as text, and whether that text
-    opens its own think block or starts inside one (a template that pre-opens `<think>`).
+    server sends reasoning as a field or as text, and whether that text opens its own think
+    block or starts inside one (a template that pre-opens `<think>`).
     """
 
-    def __init__(self, assume_open: bool, emit_started: Any, emit_text: EmitText) -> None:
+    def __init__(self, assume_open: bool, emit_started: Any, emit_parts: EmitParts) -> None:
         self.assume_open = assume_open
         self._emit_started = emit_started
-        self._emit_text = emit_text
+        self._emit_parts = emit_parts
         self.started = False
         self.thinking_open = False
-        self.in_field = False  # inside a block this framer opened for a reasoning field
+        self.fields = False  # the server sends reasoning in its own field
         self._held = ""
         self._held_tokens = 0
-        self.state = ThinkState(False, "</think>")
+        self.answer = AnswerStream(None, emit_parts)
         self.pieces = 0
 
     def _start(self, thinking_open: bool) -> None:
         self.started = True
         self.thinking_open = thinking_open
-        self.state = ThinkState(thinking_open, "</think>")
+        t0 = self.answer.t0
+        self.answer = AnswerStream("<think>" if thinking_open else None, self._emit_parts)
+        self.answer.t0 = t0
         self._emit_started(thinking_open)
-
-    def _out(self, text: str, tokens: int) -> None:
-        if text or tokens:
-            self.state.feed(text, tokens)
-            self._emit_text(text, tokens)
 
     def feed(self, piece: Piece) -> None:
         if piece.reasoning:
@@ -132,18 +134,16 @@ class Framer:
                 self._start(False)
             elif self._held:
                 self._flush_held()
-            if not self.in_field and not self.state.thinking:
-                self._out("<think>", 0)
-            self.in_field = True
+            self.fields = True
             self.pieces += 1
-            self._out(piece.reasoning, 1)
+            self.answer.add_reasoning(piece.reasoning, 1)
         if piece.content:
             self.pieces += 1
-            if self.in_field:
-                self.in_field = False
-                self._out("</think>\n\n", 0)
+            if self.fields:
+                self.answer.add_answer(piece.content, 1)
+                return
             if self.started and not self._held:
-                self._out(piece.content, 1)
+                self.answer.add_text(piece.content, 1)
                 return
             self._held += piece.content
             self._held_tokens += 1
@@ -160,8 +160,10 @@ class Framer:
             self._start(self.assume_open and opens is None)
         text, self._held = self._held, ""
         tokens, self._held_tokens = self._held_tokens, 0
-        self._out(text, tokens)
+        if text or tokens:
+            self.answer.add_text(text, tokens)
 
     def finish(self) -> None:
         if self._held or not self.started:
             self._flush_held()
+        self.answer.finish()

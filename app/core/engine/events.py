@@ -1,7 +1,8 @@
-"""What a generation stream delivers to the GUI and the CLI, after the reasoning split.
+"""What a generation stream delivers to the GUI and the CLI.
 
-The engine process sends raw text; the client runs it through the `ReasoningSplitter` and
-hands out these values, so no consumer ever parses think tags itself.
+The engine process splits thinking from answer itself (backends/think_tags.py, the one
+think-tag state machine) and sends typed parts with exact token counts; the client turns
+its JSON events into these values, so no consumer ever parses think tags.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ class StreamStarted:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """A batch of new text: `thinking` and `answer` are the split parts, `raw` the exact text."""
+    """A batch of new text, split by the engine, with the exact tokens behind each part."""
 
     request_id: str
     thinking: str
     answer: str
-    raw: str
-    tokens: int = 0  # tokens in this batch (approximate when the engine batches)
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.thinking_tokens + self.answer_tokens
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,11 @@ class StreamDone:
     elapsed_s: float
     thinking_tokens: int = 0
     ended_in_thinking: bool = False  # stopped before the think block closed
+    answer_tokens: int = 0
+    # what ended the thinking early: "answer_now", "budget", "context" (room kept for the
+    # answer ran out), or None when the model closed it itself
+    thinking_ended_by: str | None = None
+    raw: str = ""  # exactly what the model wrote, tags included (sent once, at the end)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
