@@ -30,7 +30,7 @@ def test_table_marks_the_recommended_row(capsys):
     code, out, _ = run(capsys, "--hardware", RTX)
     assert code == 0
     marked = [line for line in out.splitlines() if line.startswith("→")]
-    assert len(marked) == 1 and "deepseek-r1-distill-qwen-32b" in marked[0]
+    assert len(marked) == 1 and "deepseek-r1-0528-qwen3-8b" in marked[0]
     assert "Q4_K_M" in marked[0] and "do not run here" in out
 
 

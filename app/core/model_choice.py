@@ -319,7 +319,7 @@ class Option:
             return "—"
         text = f"≈{tps:.0f} tokens/s" if tps >= 3 else f"≈{tps:.1f} tokens/s"
         if self.measured is not None and self.measured.decode_tps:
-            text += f" · measured {self.measured.decode_tps:.0f}"
+            text += f" · measured on this machine {self.measured.decode_tps:.0f}"
         return text
 
     @property
@@ -443,7 +443,7 @@ def recommend(
     from app.core.planner import rank
 
     catalog = load_catalog(str(catalog_path)) if catalog_path else load_catalog()
-    scale = (stats.speed_ratio() if stats is not None else None) or 1.0
+    scale = (stats.speed_ratio(calibration_filter(catalog)) if stats is not None else None) or 1.0
     ranking = rank(profile, catalog, speed_scale=scale)
     measured: dict[tuple[str, str], Measurement] = {}
     if stats is not None:
@@ -463,6 +463,19 @@ def recommend(
     )
     rec = next((o for o in options if o.recommended), None)
     return Recommendation(rec, options, ranking.reason)
+
+
+def calibration_filter(catalog: Any) -> Callable[[Measurement], bool]:
+    """Which measurements may calibrate the planner: runs of catalog models of at least
+    MIN_CALIBRATION_PARAMS_B parameters (never a tiny or unknown model)."""
+    from app.core.model_stats import MIN_CALIBRATION_PARAMS_B
+
+    sizes = {m.id: m.params_b for m in catalog.models}
+
+    def trusted(m: Measurement) -> bool:
+        return sizes.get(m.model_id or "", 0.0) >= MIN_CALIBRATION_PARAMS_B
+
+    return trusted
 
 
 def catalog_match(

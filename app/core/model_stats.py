@@ -3,7 +3,8 @@
 After a real answer (a complete one, long enough to time), the window records the engine's
 decode speed and peak memory for the model file, next to what the planner predicted. The
 wizard and the model manager show the measurement beside the prediction from then on, and
-`speed_ratio()` tells the planner how far its predictions are off on this machine.
+`speed_ratio(trusted)` tells the planner how far its predictions are off on this machine —
+learned only from measured runs of real catalog models (model_choice says which), clamped.
 
 Stored as one small JSON file (`model_stats.json`) in the user data folder, next to the
 chat database; written atomically. No Qt.
@@ -22,6 +23,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ log = logging.getLogger(__name__)
 FILE_NAME = "model_stats.json"
 MIN_TOKENS = 4  # fewer generated tokens cannot be timed meaningfully
 SMOOTHING = 0.3  # weight of a new measurement in the running average
+# One machine's measurements may correct the planner by at most 2× either way: a larger gap
+# means the measurement was unusual (another program busy, a tiny model), not the machine.
+RATIO_LIMITS = (0.5, 2.0)
+# Calibrate only from models big enough for the weights to dominate a token's time: a tiny
+# test model is ruled by per-token overhead (585 measured vs 1,510 predicted tokens/s for a
+# 2 MB model) and says nothing about how a 7B model runs here.
+MIN_CALIBRATION_PARAMS_B = 1.0
 
 
 def default_stats_path() -> Path:
@@ -130,11 +139,16 @@ class ModelStats:
         """Model key -> when it was last loaded or answered."""
         return {m.key: m.last_used for m in self.all() if m.last_used}
 
-    def speed_ratio(self) -> float | None:
-        """The median measured/predicted decode speed over models with both (for the planner
-        to scale its predictions on this machine); None until something was measured."""
-        ratios = [r for m in self.all() if (r := m.ratio) is not None]
-        return statistics.median(ratios) if ratios else None
+    def speed_ratio(self, trusted: Callable[[Measurement], bool] | None = None) -> float | None:
+        """The median measured/predicted decode speed over the `trusted` models with both,
+        clamped to RATIO_LIMITS (for the planner to scale its predictions on this machine);
+        None until such a model was measured. Without `trusted`, every model counts."""
+        ratios = [r for m in self.all() if (r := m.ratio) is not None
+                  and (trusted is None or trusted(m))]  # fmt: skip
+        if not ratios:
+            return None
+        low, high = RATIO_LIMITS
+        return min(high, max(low, statistics.median(ratios)))
 
     # -- writing -------------------------------------------------------------------------
     def _save(self, records: dict[str, Measurement]) -> None:

@@ -9,7 +9,7 @@ needs (repo, files, patterns, size). Bad requests raise `PlanError`, a sentence.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from app.core.catalog import Catalog, CatalogError, ModelSpec, Quant, WeightSource, load_catalog
@@ -71,6 +71,8 @@ class Plan:
     params_b: float
     bits: float
     distill: bool
+    hard_answer_tokens: int = 0  # thinking + answer tokens of a hard math problem
+    hard_answer_seconds: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -91,6 +93,10 @@ class Plan:
     @property
     def answer_words(self) -> str:
         return duration_words(self.answer_seconds)
+
+    @property
+    def hard_answer_words(self) -> str:
+        return duration_words(self.hard_answer_seconds)
 
     @property
     def main_file(self) -> str | None:
@@ -159,11 +165,26 @@ def plan_option(
                 f"{model.id} takes at most {model.arch.max_ctx:,} tokens of context; "
                 f"{ctx:,} is more."
             )
-        return _plan(model, source, q, ctx, kv_type, engine, budget)
+        return _with_hard(_plan(model, source, q, ctx, kv_type, engine, budget), catalog)
     choices = [c for c in CTX_CHOICES if c <= min(model.recommended_ctx, model.arch.max_ctx)]
     plans = [_plan(model, source, q, c, kv_type, engine, budget) for c in choices or [MIN_CTX]]
     best = min(VERDICTS.index(p.mode) for p in plans)
-    return next(p for p in plans if VERDICTS.index(p.mode) == best)
+    return _with_hard(next(p for p in plans if VERDICTS.index(p.mode) == best), catalog)
+
+
+def _with_hard(plan: Plan, catalog: Catalog) -> Plan:
+    """Add the time a hard math problem takes (the catalog's hard thinking length)."""
+    from app.core.planner.quality import quality
+
+    model = catalog.get(plan.model)
+    tokens = quality(catalog, plan.model).hard_thinking_tokens + model.answer_tokens
+    seconds = speed.answer_seconds(plan.decode_tps, plan.prefill_tps,
+                                   speed.TYPICAL_PROMPT_TOKENS, tokens)  # fmt: skip
+    reason = plan.reason
+    if seconds is not None and reason.endswith("."):
+        reason = f"{reason[:-1]}; a hard math problem ({tokens:,} tokens) up to " \
+                 f"{duration_words(seconds).removeprefix('about ')}."
+    return replace(plan, hard_answer_tokens=tokens, hard_answer_seconds=seconds, reason=reason)
 
 
 def _plan(model: ModelSpec, source: WeightSource, q: Quant, ctx: int, kv_type: str,
@@ -277,20 +298,7 @@ def _finish(base: dict[str, Any], p: _Place, ws: mem.WeightSplit, model: ModelSp
     kind = b.accel if b.accel != "none" else "cpu"
     avg_ctx = speed.TYPICAL_PROMPT_TOKENS + base["answer_tokens"] / 2
     kv_read = kv / ctx * avg_ctx
-    if p.mode == "gpu":
-        parts = [(ws.active_per_token + kv_read, b.gpu_bandwidth_gbs, kind)]
-    elif p.mode == "cpu":
-        parts = [(ws.active_per_token + kv_read, b.cpu_bandwidth_gbs, "cpu")]
-    elif p.experts_in_ram:
-        expert_read = ws.expert * arch.experts_per_token / arch.experts
-        parts = [(ws.active_per_token - expert_read + kv_read, b.gpu_bandwidth_gbs, kind),
-                 (expert_read, b.cpu_bandwidth_gbs, "cpu")]  # fmt: skip
-    else:
-        f = p.gpu_layers / arch.layers
-        read = ws.active_per_token + kv_read
-        parts = [(read * f, b.gpu_bandwidth_gbs, kind),
-                 (read * (1 - f), b.cpu_bandwidth_gbs, "cpu")]  # fmt: skip
-    decode = speed.decode_tps(parts)
+    decode = speed.decode_tps(_route(p, ws, arch, b, kind, kv_read))
     if decode:
         decode *= b.speed_scale
     pre_kind = "cpu" if p.mode == "cpu" else kind
@@ -309,6 +317,28 @@ def _finish(base: dict[str, Any], p: _Place, ws: mem.WeightSplit, model: ModelSp
     }  # fmt: skip
     fields["reason"] = _reason(fields, b)
     return Plan(**fields)
+
+
+def _route(p: _Place, ws: mem.WeightSplit, arch: Any, b: Budget, kind: str,
+           kv_read: float) -> speed.Route:  # fmt: skip
+    """Where one token's reads and layers happen for placement `p` (see speed.Route)."""
+    read = ws.active_per_token + kv_read
+    moe = arch.layers - arch.dense_layers if arch.is_moe else 0
+    common = {"gpu_bandwidth_gbs": b.gpu_bandwidth_gbs, "cpu_bandwidth_gbs": b.cpu_bandwidth_gbs,
+              "cpu_cores": b.cpu_cores, "gpus": max(1, len(b.gpu_bytes))}  # fmt: skip
+    if p.mode == "cpu":
+        return speed.Route("cpu", cpu_bytes=read, cpu_moe_layers=moe, **common)
+    if p.mode == "gpu":
+        return speed.Route(kind, gpu_bytes=read, gpu_layers=arch.layers, gpu_moe_layers=moe,
+                           **common)  # fmt: skip
+    if p.experts_in_ram:
+        expert_read = ws.expert * arch.experts_per_token / arch.experts
+        return speed.Route(kind, gpu_bytes=read - expert_read, cpu_bytes=expert_read,
+                           gpu_layers=arch.layers, cpu_moe_layers=moe, **common)  # fmt: skip
+    f = p.gpu_layers / arch.layers
+    return speed.Route(kind, gpu_bytes=read * f, cpu_bytes=read * (1 - f),
+                       gpu_layers=p.gpu_layers, gpu_moe_layers=round(moe * f),
+                       cpu_moe_layers=moe - round(moe * f), **common)  # fmt: skip
 
 
 def _reason(f: dict[str, Any], b: Budget) -> str:

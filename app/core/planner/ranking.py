@@ -1,11 +1,20 @@
 """The recommendation: every catalog option planned for a machine, ranked, one preselected.
 
-Preference, in order: a reasoning-sized context (16K, never below 8K) and a typical answer
-within a few minutes; then the biggest model; then MLX weights on Apple Silicon when MLX is
-installed; then Q4_K_M-class quants or better (never a distill below Q3: its reasoning
-collapses); then all on the accelerator over a split; then the DeepSeek-R1 family, newer
-model first; then the smaller of the good quants (Q4_K_M keeps nearly all the quality and
-is the fastest of them).
+Quality first, within what runs well (scores from the catalog: AIME 2024 pass@1, with their
+source). Tiers, in order:
+
+0. runs entirely on the accelerator (GPU memory, or the GPU's share of unified memory) with a
+   reasoning-sized context (16K) and answers a typical question within a few minutes;
+1. runs here with at least 8K of context and answers a typical question within ten minutes
+   (a CPU-only machine, or a split between GPU and RAM);
+2. runs, but slower: ranked by speed, fastest first — when nothing answers in reasonable
+   time the recommendation is the fastest useful option, and the reason says so;
+3. does not run here, or is not a recommendable quant (no distill below 3 bits).
+
+Within tiers 0 and 1: 4-bit or better before 3-bit (a bigger model at 3 bits is not worth
+its loss), then the higher score, then MLX weights on Apple Silicon with MLX, then all on the
+accelerator, then the smaller of the good quants (Q4_K_M keeps nearly all the quality and is
+the fastest of them), then the newer release.
 """
 
 from __future__ import annotations
@@ -16,18 +25,14 @@ from typing import Any
 from app.core.catalog import Catalog, load_catalog
 from app.core.hardware.profile import HardwareProfile
 from app.core.planner.budget import budget_for
-from app.core.planner.plan import (
-    CTX_CHOICES,
-    MIN_CTX,
-    REASONING_CTX,
-    VERDICTS,
-    Plan,
-    plan_option,
-)
-from app.core.planner.words import ctx_words, gb_words
+from app.core.planner.plan import CTX_CHOICES, MIN_CTX, REASONING_CTX, VERDICTS, Plan, plan_option
+from app.core.planner.quality import quality
+from app.core.planner.words import nothing_reason, why
 
 GOOD_BITS = 4.5  # Q4_K_M (4.87) and MLX 4-bit (4.5) and up
 MIN_DISTILL_BITS = 3.4  # Q3_K_M (3.95) and MLX 3-bit (3.5) are the floor; Q2_K (3.1) is not
+COMFORTABLE_SECONDS = 300.0  # a typical answer within five minutes
+PATIENT_SECONDS = 600.0  # … or ten, when nothing fits the accelerator
 
 
 def allowed(plan: Plan) -> bool:
@@ -36,32 +41,16 @@ def allowed(plan: Plan) -> bool:
 
 
 def tier(plan: Plan) -> int:
-    """0: runs here, reasoning-sized context, usable speed; 1: usable at 8K+; 2: runs but
-    slow; 3: does not run here (server/no) or is not a recommendable quant."""
+    """0: on the accelerator, 16K, comfortable; 1: runs here within ten minutes at 8K+;
+    2: runs but slow; 3: does not run here or is not a recommendable quant."""
     if not (plan.runs_here and plan.ctx >= MIN_CTX and allowed(plan)):
         return 3
-    if plan.usable:
-        return 0 if plan.ctx >= REASONING_CTX else 1
+    seconds = plan.answer_seconds if plan.answer_seconds is not None else float("inf")
+    if plan.mode == "gpu" and plan.ctx >= REASONING_CTX and seconds <= COMFORTABLE_SECONDS:
+        return 0
+    if seconds <= PATIENT_SECONDS:
+        return 1
     return 2
-
-
-def _key(plan: Plan, prefer_mlx: bool) -> tuple[Any, ...]:
-    good = plan.bits >= GOOD_BITS
-    return (
-        tier(plan),
-        -plan.params_b,
-        0 if (plan.format == "mlx") == prefer_mlx else 1,
-        0 if good else 1,
-        VERDICTS.index(plan.mode),
-        plan.kv_type != "f16",
-        _neg_date(plan),
-        plan.bits if good else -plan.bits,
-        -plan.ctx,
-    )
-
-
-def _neg_date(plan: Plan) -> int:
-    return 0  # filled in by rank(): the family's catalog position, then newer first
 
 
 @dataclass(frozen=True)
@@ -89,18 +78,30 @@ def rank(profile: HardwareProfile, catalog: Catalog | None = None,
     budget = budget_for(profile, speed_scale)
     prefer_mlx = budget.unified and budget.mlx
     released = {m.id: m.released for m in catalog.models}
-    dates = sorted(set(released.values()), reverse=True)
     order = {m.id: m.order for m in catalog.models}
-    families: list[str] = []
-    for m in catalog.models:
-        if m.family not in families:
-            families.append(m.family)
-    family = {m.id: families.index(m.family) for m in catalog.models}
+
+    def score(p: Plan) -> float:
+        s = quality(catalog, p.model).score
+        return s if s is not None else -1.0
 
     def key(p: Plan) -> tuple[Any, ...]:
-        k = list(_key(p, prefer_mlx))
-        k[6] = (family[p.model], dates.index(released[p.model]))
-        return (*k, order[p.model])
+        t = tier(p)
+        if t == 2:  # nothing runs well: the fastest first
+            return (t, p.answer_seconds or float("inf"), -score(p), order[p.model])
+        good = p.bits >= GOOD_BITS
+        return (
+            t,
+            0 if good else 1,
+            p.ctx < REASONING_CTX,  # room for a long reasoning chain before a higher score
+            -score(p),
+            0 if (p.format == "mlx") == prefer_mlx else 1,
+            VERDICTS.index(p.mode),
+            p.kv_type != "f16",
+            p.bits if good else -p.bits,
+            -p.ctx,
+            _neg_date(released[p.model]),
+            order[p.model],
+        )
 
     best: list[Plan] = []
     models = [catalog.get(i) for i in model_ids] if model_ids else list(catalog.models)
@@ -117,33 +118,12 @@ def rank(profile: HardwareProfile, catalog: Catalog | None = None,
     options = tuple(sorted(best, key=key))
     top = options[0] if options else None
     if top is None or tier(top) == 3:
-        return Ranking(None, options, _nothing_reason(options))
-    return Ranking(top, options, _why(top, options))
+        return Ranking(None, options, nothing_reason(options))
+    scores = {p.model: quality(catalog, p.model).score for p in options}
+    return Ranking(top, options, why(top, options, tier, scores))
 
 
-def _why(top: Plan, options: tuple[Plan, ...]) -> str:
-    where = {"gpu": "entirely on the accelerator", "hybrid": "split between GPU and RAM",
-             "cpu": "on the CPU"}[top.mode]  # fmt: skip
-    fmt = "MLX" if top.format == "mlx" else "GGUF"
-    text = (f"{top.model_name} {top.quant} ({fmt}) is the biggest model that runs {where} "
-            f"with a {ctx_words(top.ctx)} context and answers a typical question in "
-            f"{top.answer_words}.")  # fmt: skip
-    bigger = [p for p in options if p.params_b > top.params_b and p.runs_here and allowed(p)]
-    if bigger:
-        b = min(bigger, key=lambda p: p.answer_seconds or 1e12)
-        if not b.usable:
-            text += (f" The bigger {b.model_name} would fit ({b.quant}) but take "
-                     f"{b.answer_words} per answer.")  # fmt: skip
-        elif b.ctx < REASONING_CTX:
-            text += (f" The bigger {b.model_name} fits only with a {ctx_words(b.ctx)} "
-                     "context, too short for long reasoning.")  # fmt: skip
-    if tier(top) == 2:
-        text += " Nothing answers within a few minutes on this machine; expect long waits."
-    return text
-
-
-def _nothing_reason(options: tuple[Plan, ...]) -> str:
-    smallest = min((p.total_bytes for p in options), default=0)
-    return (f"Nothing in the catalog runs on this machine with at least a {ctx_words(MIN_CTX)} "
-            f"context; the smallest option needs about {gb_words(smallest)}. Use a serving "
-            "engine on another machine.")  # fmt: skip
+def _neg_date(released: str) -> tuple[int, ...]:
+    """Newer first: '2025-05-28' sorts before '2025-01-20'."""
+    parts = [int(x) for x in released.split("-") if x.isdigit()]
+    return tuple(-x for x in parts)
