@@ -19,6 +19,7 @@ from .errors import (
     RepoNotFoundError,
     ServerError,
     TokenRequiredError,
+    UnsafeServerDataError,
     human_size,
 )
 from .events import (
@@ -34,7 +35,13 @@ from .events import (
 )
 from .hub import RetryPolicy
 from .plan import DownloadPlan, PlannedFile, cached_plan, plan_download, plan_for_source
-from .runner import DownloadResult, download, is_installed, remaining_bytes
+from .runner import (
+    DownloadResult,
+    download,
+    is_installed,
+    remaining_bytes,
+    verify_installed,
+)
 
 __all__ = [
     "ChecksumMismatchError",
@@ -58,6 +65,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "TokenRequiredError",
+    "UnsafeServerDataError",
     "Verifying",
     "Retrying",
     "cached_plan",
@@ -69,4 +77,5 @@ __all__ = [
     "plan_download",
     "plan_for_source",
     "remaining_bytes",
+    "verify_installed",
 ]

@@ -4,6 +4,9 @@
 refs/<revision>}` exactly as huggingface_hub writes it, so other tools share the files.
 Ponder adds one file per downloaded commit, `models--org--name/.ponder/<commit>.json`,
 listing the files with their verified hashes; cache scanners ignore it.
+
+Every path built here from a name, commit or hash is checked first (safety.py) and must
+stay inside the repo's folder: a hostile mirror cannot make Ponder write elsewhere.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import safety
+from .errors import UnsafeServerDataError
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
@@ -40,17 +46,33 @@ def repo_id_from_folder(name: str) -> str | None:
     return name[len("models--") :].replace("--", "/")
 
 
+def check_blob_name(blob: str) -> str:
+    """A blob is named by a sha256 (LFS) or a git sha1 (small files), nothing else."""
+    if isinstance(blob, str) and (safety.SHA256_RE.match(blob) or safety.GIT_SHA1_RE.match(blob)):
+        return blob
+    return safety.check_sha256(blob)  # raises, in words
+
+
 def blob_path(cache: Path, repo_id: str, blob: str) -> Path:
-    return repo_folder(cache, repo_id) / "blobs" / blob
+    """`blobs/<hash>`, the hash checked and the path inside the repo folder."""
+    folder = repo_folder(cache, safety.check_repo_id(repo_id))
+    path = folder / "blobs" / check_blob_name(blob)
+    return safety.check_inside(folder, path, "blob")
 
 
 def snapshot_path(cache: Path, repo_id: str, commit: str, path: str) -> Path:
-    return repo_folder(cache, repo_id) / "snapshots" / commit / Path(*path.split("/"))
+    """`snapshots/<commit>/<path>`, commit and name checked, inside the repo folder."""
+    folder = repo_folder(cache, safety.check_repo_id(repo_id))
+    name = safety.check_file_name(path)
+    pointer = folder / "snapshots" / safety.check_commit(commit, repo_id) / Path(*name.split("/"))
+    return safety.check_inside(folder, pointer, "file")
 
 
 def lock_path(cache: Path, repo_id: str, blob: str) -> Path:
     """The lock file huggingface_hub itself takes for this blob, so the two never collide."""
-    return cache / ".locks" / repo_folder(cache, repo_id).name / f"{blob}.lock"
+    folder = repo_folder(cache, safety.check_repo_id(repo_id))
+    path = cache / ".locks" / folder.name / f"{check_blob_name(blob)}.lock"
+    return safety.check_inside(cache / ".locks" / folder.name, path, "lock file")
 
 
 def link_snapshot(blob: Path, pointer: Path) -> None:
@@ -77,7 +99,8 @@ def write_ref(cache: Path, repo_id: str, revision: str, commit: str) -> None:
     """Record `refs/<revision>` = commit (atomically), as huggingface_hub does."""
     if revision == commit or COMMIT_RE.match(revision):
         return
-    ref = repo_folder(cache, repo_id) / "refs" / revision
+    safety.check_commit(commit, repo_id)
+    ref = _ref_path(cache, repo_id, revision)
     ref.parent.mkdir(parents=True, exist_ok=True)
     if ref.exists() and ref.read_text().strip() == commit:
         return
@@ -89,15 +112,23 @@ def write_ref(cache: Path, repo_id: str, revision: str, commit: str) -> None:
 def read_ref(cache: Path, repo_id: str, revision: str) -> str | None:
     if COMMIT_RE.match(revision):
         return revision
-    ref = repo_folder(cache, repo_id) / "refs" / revision
     try:
-        return ref.read_text().strip() or None
-    except OSError:
+        commit = _ref_path(cache, repo_id, revision).read_text().strip()
+    except (OSError, UnsafeServerDataError):
         return None
+    return commit if COMMIT_RE.match(commit) else None  # a damaged ref is no ref
+
+
+def _ref_path(cache: Path, repo_id: str, revision: str) -> Path:
+    folder = repo_folder(cache, safety.check_repo_id(repo_id))
+    ref = folder / "refs" / Path(*safety.check_revision(revision).split("/"))
+    return safety.check_inside(folder, ref, "ref")
 
 
 def manifest_path(cache: Path, repo_id: str, commit: str) -> Path:
-    return repo_folder(cache, repo_id) / MANIFEST_DIR / f"{commit}.json"
+    folder = repo_folder(cache, safety.check_repo_id(repo_id))
+    path = folder / MANIFEST_DIR / f"{safety.check_commit(commit, repo_id)}.json"
+    return safety.check_inside(folder, path, "manifest")
 
 
 def write_manifest(cache: Path, repo_id: str, commit: str, data: dict) -> None:
@@ -110,9 +141,28 @@ def write_manifest(cache: Path, repo_id: str, commit: str, data: dict) -> None:
 
 def read_manifest(cache: Path, repo_id: str, commit: str) -> dict | None:
     try:
-        return json.loads(manifest_path(cache, repo_id, commit).read_text())
-    except (OSError, ValueError):
+        data = json.loads(manifest_path(cache, repo_id, commit).read_text())
+    except (OSError, ValueError, UnsafeServerDataError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def file_stamp(path: Path) -> list[int]:
+    """What a file looked like when its hash was checked: size, mtime, ctime, inode (the
+    snapshot link followed). Any write changes it, so an unchanged stamp needs no re-hash."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def stamp_matches(manifest: dict, snapshot: Path, name: str) -> bool:
+    """True when `name` was verified (per the manifest) and is unchanged since."""
+    recorded = (manifest.get("stamps") or {}).get(name)
+    if not recorded or name in (manifest.get("corrupt") or []):
+        return False
+    try:
+        return file_stamp(snapshot / name) == list(recorded)
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -191,17 +241,26 @@ def installed_models(cache_dir: str | Path | None = None) -> list[InstalledModel
         if repo_id is None or not snapshots.is_dir():
             continue
         for snap in sorted(p for p in snapshots.iterdir() if p.is_dir()):
-            files = _snapshot_files(snap)
-            manifest = read_manifest(cache, repo_id, snap.name)
-            if manifest and manifest.get("complete"):
-                wanted = manifest.get("files", {})
-                if all(files.get(name) == meta["size"] for name, meta in wanted.items()):
-                    size = sum(meta["size"] for meta in wanted.values())
-                    found.append(
-                        InstalledModel(repo_id, snap.name, tuple(sorted(wanted)), size, snap, True)
-                    )
-                    continue
-            for group in _complete_groups(snap, files):
-                size = sum(files.get(n, 0) for n in group)
-                found.append(InstalledModel(repo_id, snap.name, group, size, snap, False))
+            found.extend(_snapshot_models(cache, repo_id, snap))
     return found
+
+
+def _snapshot_models(cache: Path, repo_id: str, snap: Path) -> list[InstalledModel]:
+    """The models of one snapshot: Ponder's verified download (every file unchanged since
+    its hash was checked), else the complete weight sets found, minus known-corrupt files."""
+    files = _snapshot_files(snap)
+    manifest = read_manifest(cache, repo_id, snap.name) or {}
+    wanted = manifest.get("files") or {}
+    if manifest.get("complete") and wanted:
+        sizes_ok = all(files.get(n) == meta.get("size") for n, meta in wanted.items())
+        if sizes_ok and all(stamp_matches(manifest, snap, n) for n in wanted):
+            size = sum(meta["size"] for meta in wanted.values())
+            return [InstalledModel(repo_id, snap.name, tuple(sorted(wanted)), size, snap, True)]
+    corrupt = set(manifest.get("corrupt") or [])
+    out = []
+    for group in _complete_groups(snap, files):
+        if corrupt.intersection(group):
+            continue  # a file Ponder found damaged is never counted as installed
+        size = sum(files.get(n, 0) for n in group)
+        out.append(InstalledModel(repo_id, snap.name, group, size, snap, False))
+    return out

@@ -79,6 +79,13 @@ class DownloadBusyError(DownloadError):
     kind = "busy"
 
 
+class UnsafeServerDataError(DownloadError):
+    """The server sent a name, commit or hash that could reach outside the cache, or that
+    contradicts what it listed: refused before anything touched the disk."""
+
+    kind = "unsafe_server_data"
+
+
 def human_size(n: float) -> str:
     """Bytes as people read them, in decimal units (GB = 10^9 bytes, as the Hub shows)."""
     for unit in ("B", "kB", "MB", "GB", "TB"):

@@ -3,6 +3,9 @@
 `plan_download` asks the Hub once (`model_info(..., files_metadata=True)`): the commit sha
 and, for every file, its size, its LFS sha256 (None for small git files, which carry a git
 blob id instead). Offline, a plan Ponder completed before is read back from the cache.
+
+A plan is checked when it is made (from the Hub or from a stored manifest): the commit, every
+file name and every hash must be safe to join to a cache path (see safety.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from . import cache as cache_mod
-from .errors import OfflineError, RemoteFileNotFoundError, RepoNotFoundError
+from . import safety
+from .errors import (
+    OfflineError,
+    RemoteFileNotFoundError,
+    RepoNotFoundError,
+    UnsafeServerDataError,
+)
 from .hub import (
     RetryPolicy,
     is_offline,
@@ -33,6 +42,19 @@ class PlannedFile:
     sha256: str | None
     blob_id: str | None = None
 
+    def __post_init__(self) -> None:
+        safety.check_file_name(self.path)
+        if not isinstance(self.size, int) or self.size < 0:
+            raise UnsafeServerDataError(
+                f"The server sent an impossible size for {self.path}: {self.size!r}; "
+                f"{safety.NOTHING_WRITTEN}.",
+                f"size={self.size!r}",
+            )
+        if self.sha256 is not None:
+            safety.check_sha256(self.sha256, self.path)
+        if self.blob_id is not None:
+            safety.check_git_sha1(self.blob_id, self.path)
+
     @property
     def blob_name(self) -> str:
         name = self.sha256 or self.blob_id
@@ -49,6 +71,11 @@ class DownloadPlan:
     commit: str
     files: tuple[PlannedFile, ...]
     revision: str = "main"
+
+    def __post_init__(self) -> None:
+        safety.check_repo_id(self.repo)
+        safety.check_commit(self.commit, self.repo)
+        safety.check_revision(self.revision)
 
     @property
     def total_bytes(self) -> int:
@@ -89,8 +116,10 @@ def plan_download(
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
     policy: RetryPolicy | None = None,
+    optional: tuple[str, ...] | list[str] = (),
 ) -> DownloadPlan:
-    """Pin `revision` to a commit and list `files` + whatever matches `patterns` there.
+    """Pin `revision` to a commit and list `files` + whatever matches `patterns` there
+    (each pattern must match a file) + whatever matches `optional` (may match nothing).
 
     Raises OfflineError, RepoNotFoundError, RemoteFileNotFoundError, TokenRequiredError or
     ServerError with a message for the user.
@@ -98,6 +127,8 @@ def plan_download(
     files, patterns = tuple(files), tuple(patterns)
     if not files and not patterns:
         raise ValueError("plan_download needs files or patterns")
+    safety.check_repo_id(repo_id)
+    safety.check_revision(revision)
     cache = cache_mod.hub_cache(cache_dir)
     if is_offline():
         cached = cached_plan(repo_id, files, patterns, revision, cache)
@@ -114,6 +145,7 @@ def plan_download(
     commit = info.sha
     if not commit:
         raise RepoNotFoundError(f"The Hub did not say which commit {repo_id} is at.")
+    safety.check_commit(commit, repo_id)
     chosen: list[str] = []
     for name in files:
         if name not in siblings:
@@ -126,15 +158,24 @@ def plan_download(
                 f"No file in {repo_id} matches {pattern!r}.", f"pattern={pattern}"
             )
         chosen.extend(matched)
+    chosen.extend(n for p in optional for n in siblings if fnmatch.fnmatch(n, p))
     planned = []
     for name in sorted(set(chosen)):
-        s = siblings[name]
-        sha256 = s.lfs.sha256 if s.lfs else None
-        size = s.lfs.size if s.lfs else s.size
-        if size is None:
-            raise RepoNotFoundError(f"The Hub gave no size for {name} in {repo_id}.", name)
-        planned.append(PlannedFile(name, int(size), sha256, s.blob_id))
+        planned.append(_planned_file(repo_id, name, siblings[name]))
     return DownloadPlan(repo_id, commit, tuple(planned), revision)
+
+
+def _planned_file(repo_id: str, name: str, sibling: Any) -> PlannedFile:
+    """One listed file as a PlannedFile; its name, size and hashes checked (safety.py)."""
+    safety.check_file_name(name)
+    lfs = sibling.lfs
+    sha256 = lfs.sha256 if lfs else None
+    size = lfs.size if lfs else sibling.size
+    if size is None:
+        raise RepoNotFoundError(f"The Hub gave no size for {name} in {repo_id}.", name)
+    if isinstance(size, bool) or not isinstance(size, int):
+        size = -1 if not str(size).isdigit() else int(size)
+    return PlannedFile(name, size, sha256, sibling.blob_id)
 
 
 def plan_for_source(source: Any, **kwargs: Any) -> DownloadPlan:
@@ -143,6 +184,7 @@ def plan_for_source(source: Any, **kwargs: Any) -> DownloadPlan:
         source.repo,
         tuple(getattr(source, "files", ())),
         tuple(getattr(source, "patterns", ())),
+        optional=tuple(getattr(source, "optional_patterns", ())),
         **kwargs,
     )
 
@@ -159,7 +201,10 @@ def cached_plan(
     data = cache_mod.read_manifest(cache, repo_id, commit) if commit else None
     if not data:
         return None
-    plan = DownloadPlan.from_json(data)
+    try:
+        plan = DownloadPlan.from_json(data)
+    except (UnsafeServerDataError, KeyError, TypeError, ValueError, AttributeError):
+        return None  # an unsafe or damaged manifest is not a plan
     names = {f.path for f in plan.files}
     if not set(files) <= names:
         return None

@@ -3,6 +3,8 @@
 `download(plan, on_event=…, control=…)` runs in the caller's thread and returns a
 DownloadResult (complete, paused or cancelled); failures raise a typed DownloadError.
 Files already in the cache (from Ponder or another tool) are verified, not downloaded.
+A file counts as verified only while it is unchanged since its hash was checked (the stamp
+in Ponder's manifest); `verify_installed` hashes everything again on request.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from .hub import (
 )
 from .plan import DownloadPlan, PlannedFile
 from .transfer import TransferHooks, fetch_blob, incomplete_path
-from .verify import file_matches
+from .verify import file_matches, snapshot_target_ok
 
 log = logging.getLogger(__name__)
 DISK_MARGIN = 256 * 1024 * 1024
@@ -81,31 +83,105 @@ def remaining_bytes(plan: DownloadPlan, cache_dir: str | Path | None = None) -> 
     return left
 
 
-def is_installed(plan: DownloadPlan, cache_dir: str | Path | None = None) -> bool:
-    """True when every file of the plan is in the snapshot and Ponder verified its hash."""
+def is_installed(
+    plan: DownloadPlan, cache_dir: str | Path | None = None, *, verify: bool = False
+) -> bool:
+    """True when every file of the plan is in the snapshot, Ponder verified its hash, and it
+    is unchanged since (size, times, inode); `verify=True` hashes every byte again."""
     cache = cache_mod.hub_cache(cache_dir)
-    verified = _verified(cache, plan)
+    manifest = cache_mod.read_manifest(cache, plan.repo, plan.commit) or {}
+    verified = dict(manifest.get("verified") or {})
+    snapshot = cache_mod.repo_folder(cache, plan.repo) / "snapshots" / plan.commit
     for f in plan.files:
         pointer = cache_mod.snapshot_path(cache, plan.repo, plan.commit, f.path)
+        blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
         try:
             if pointer.stat().st_size != f.size or verified.get(f.path) != f.blob_name:
                 return False
         except OSError:
             return False
-    return True
+        if not snapshot_target_ok(pointer, blob):
+            return False
+        if not cache_mod.stamp_matches(manifest, snapshot, f.path):
+            return False
+    return not verify or not verify_installed(plan, cache_dir)
 
 
-def _verified(cache: Path, plan: DownloadPlan) -> dict[str, str]:
-    data = cache_mod.read_manifest(cache, plan.repo, plan.commit) or {}
-    return dict(data.get("verified", {}))
+def verify_installed(
+    plan: DownloadPlan,
+    cache_dir: str | Path | None = None,
+    on_event: Callable[[DownloadEvent], None] | None = None,
+    control: DownloadControl | None = None,
+) -> list[str]:
+    """Hash every file of the plan in its snapshot; the paths that are missing or damaged.
+
+    Damaged files lose their verified mark (and are never counted as installed again until
+    downloaded anew); good ones get a fresh stamp. Emits Verifying events as it reads.
+    """
+    cache = cache_mod.hub_cache(cache_dir)
+    emit = on_event or (lambda e: None)
+    control = control or DownloadControl()
+    bad: list[str] = []
+    good: dict[str, str] = {}
+    stamps: dict[str, list[int]] = {}
+    for f in plan.files:
+        pointer = cache_mod.snapshot_path(cache, plan.repo, plan.commit, f.path)
+        blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
+        try:
+            ok = snapshot_target_ok(pointer, blob) and file_matches(
+                pointer, f, lambda n, f=f: emit(Verifying(f.path, n, f.size)),
+                lambda: control.stop_requested,
+            )  # fmt: skip
+        except OSError:
+            ok = False
+        if ok is None:
+            break  # stopped: nothing decided about the rest
+        if ok:
+            good[f.path], stamps[f.path] = f.blob_name, cache_mod.file_stamp(pointer)
+        else:
+            bad.append(f.path)
+    _save_manifest(cache, plan, good, done=False, stamps=stamps, corrupt=bad)
+    return bad
 
 
-def _save_manifest(cache: Path, plan: DownloadPlan, verified: dict[str, str], done: bool) -> None:
+def _verified(cache: Path, plan: DownloadPlan) -> dict:
+    """Ponder's manifest for the plan's commit (empty when there is none)."""
+    return cache_mod.read_manifest(cache, plan.repo, plan.commit) or {}
+
+
+def _unchanged_since_verified(manifest: dict, f: PlannedFile, blob: Path) -> bool:
+    """The blob was hashed by Ponder for this path and nobody has written to it since."""
+    if (manifest.get("verified") or {}).get(f.path) != f.blob_name:
+        return False
+    if f.path in (manifest.get("corrupt") or []):
+        return False
+    recorded = (manifest.get("stamps") or {}).get(f.path)
+    try:
+        return bool(recorded) and cache_mod.file_stamp(blob) == list(recorded)
+    except OSError:
+        return False
+
+
+def _save_manifest(
+    cache: Path,
+    plan: DownloadPlan,
+    verified: dict[str, str],
+    done: bool,
+    stamps: dict[str, list[int]] | None = None,
+    corrupt: list[str] | tuple[str, ...] = (),
+) -> None:
+    """Merge what was just verified (or found damaged) into the commit's manifest."""
     old = cache_mod.read_manifest(cache, plan.repo, plan.commit) or {}
     data = plan.to_json()
     data["files"] = {**old.get("files", {}), **data["files"]}
     data["verified"] = {**old.get("verified", {}), **verified}
-    data["complete"] = done or bool(old.get("complete"))
+    data["stamps"] = {**old.get("stamps", {}), **(stamps or {})}
+    bad = (set(old.get("corrupt") or []) - set(verified)) | set(corrupt)
+    for name in bad:
+        data["verified"].pop(name, None)
+        data["stamps"].pop(name, None)
+    data["corrupt"] = sorted(bad)
+    data["complete"] = (done or bool(old.get("complete"))) and not bad
     cache_mod.write_manifest(cache, plan.repo, plan.commit, data)
 
 
@@ -152,7 +228,7 @@ class _Run:
 
     def start(self, endpoint: str | None, token: str | bool | None, margin: int) -> DownloadResult:
         plan, cache = self.plan, self.cache
-        verified = _verified(cache, plan)
+        manifest = _verified(cache, plan)
         left = remaining_bytes(plan, cache)
         self.done = plan.total_bytes - left
         if left and is_offline():
@@ -180,13 +256,14 @@ class _Run:
             if self.control.stop_requested:
                 break
             try:
-                ok = self._one(f, verified, base, tok)
+                ok = self._one(f, manifest, base, tok)
             except Exception as exc:
                 raise translate(exc, plan.repo, base, bool(tok), f.path) from exc
             if not ok:
                 break
-            _save_manifest(cache, plan, {f.path: f.blob_name}, done=False)
-            verified[f.path] = f.blob_name
+            blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
+            stamp = {f.path: cache_mod.file_stamp(blob)}
+            _save_manifest(cache, plan, {f.path: f.blob_name}, done=False, stamps=stamp)
         else:
             cache_mod.write_ref(cache, plan.repo, plan.revision, plan.commit)
             _save_manifest(cache, plan, {}, done=True)
@@ -202,7 +279,7 @@ class _Run:
         self.emit(PlanFinished(status, self.done, plan.total_bytes))
         return DownloadResult(status, plan, self.snapshot, self.fetched)
 
-    def _one(self, f: PlannedFile, verified: dict[str, str], endpoint: str, token) -> bool:
+    def _one(self, f: PlannedFile, manifest: dict, endpoint: str, token) -> bool:
         """One file: verified cached blob, or a (resumed) transfer; then the snapshot link."""
         from filelock import FileLock, Timeout
 
@@ -213,7 +290,7 @@ class _Run:
         lock.parent.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(lock, timeout=2):
-                downloaded = self._blob(f, blob, verified, endpoint, token)
+                downloaded = self._blob(f, blob, manifest, endpoint, token)
         except Timeout as exc:
             raise DownloadBusyError(
                 f"{f.path} is being downloaded by another program right now; wait for it to "
@@ -226,10 +303,10 @@ class _Run:
         self.emit(FileDone(f.path, str(pointer), downloaded))
         return True
 
-    def _blob(self, f: PlannedFile, blob: Path, verified, endpoint, token) -> bool | None:
-        """True: downloaded; False: already there; None: stopped."""
+    def _blob(self, f: PlannedFile, blob: Path, manifest: dict, endpoint, token) -> bool | None:
+        """True: downloaded; False: already there (and verified); None: stopped."""
         if blob.exists() and blob.stat().st_size == f.size:
-            if verified.get(f.path) == f.blob_name:
+            if _unchanged_since_verified(manifest, f, blob):
                 return False
             ok = file_matches(
                 blob, f, lambda n: self._verifying(f, n), lambda: self.control.stop_requested
@@ -255,6 +332,7 @@ class _Run:
             on_bytes=lambda n: self._bytes(f, n),
             on_retry=lambda a, d, r: self.emit(Retrying(f.path, a, d, r)),
             on_verify=lambda n: self._verifying(f, n),
+            on_reset=lambda n: self._reset(n),
         )
         ok = fetch_blob(
             f,
@@ -266,6 +344,7 @@ class _Run:
             control=self.control,
             hooks=hooks,
             disk_free=self.disk_free,
+            commit=self.plan.commit,
         )
         self._progress(f, force=True)
         return True if ok else None
@@ -278,6 +357,12 @@ class _Run:
         self.fetched += n
         self.meter.add(n)
         self._progress(f)
+
+    def _reset(self, n: int) -> None:
+        """`n` bytes on disk were thrown away (the server restarted the file): uncount them."""
+        n = min(n, self.file_done)
+        self.file_done -= n
+        self.done -= n
 
     def _progress(self, f: PlannedFile, force: bool = False) -> None:
         now = time.monotonic()

@@ -3,6 +3,11 @@
 The partial file has a stable name, so a paused, dropped or killed transfer continues from
 the bytes on disk (the prefix is re-hashed first). Bytes are hashed while they are written;
 the blob is renamed into place only when size and hash match the Hub's metadata.
+
+A hostile or broken server cannot make it loop: one transfer receives at most the file's
+size plus a small margin (`byte_budget`), and a short answer counts as a failed attempt
+unless it brought a real amount of data (`RESET_PROGRESS`). The Hub's headers (commit,
+linked ETag) must agree with the pinned plan before any byte is written.
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ChecksumMismatchError, DiskFullError, ServerError, human_size
+from . import safety
+from .errors import (
+    ChecksumMismatchError,
+    DiskFullError,
+    ServerError,
+    UnsafeServerDataError,
+    human_size,
+)
 from .events import DownloadControl
 from .hub import RetryPolicy, is_transient
 from .plan import PlannedFile
@@ -25,6 +37,7 @@ from .verify import expected_digest, hash_prefix, new_hasher
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+RESET_PROGRESS = 32 * 1024 * 1024  # a short answer bringing this much resets the retry streak
 
 
 @dataclass
@@ -34,6 +47,12 @@ class TransferHooks:
     on_bytes: Callable[[int], None]
     on_retry: Callable[[int, float, str], None]
     on_verify: Callable[[int], None]
+    on_reset: Callable[[int], None] = lambda n: None  # n bytes on disk were thrown away
+
+
+def byte_budget(size: int) -> int:
+    """The most one transfer of a `size`-byte file may receive: the size plus 1% (≥ 1 MiB)."""
+    return size + max(CHUNK, size // 100)
 
 
 class _Stopped(Exception):
@@ -55,6 +74,7 @@ def fetch_blob(
     control: DownloadControl,
     hooks: TransferHooks,
     disk_free: Callable[[Path], int] | None = None,
+    commit: str | None = None,
 ) -> bool:
     """Download `file` into `blob`; True when complete and verified, False when stopped.
 
@@ -75,10 +95,14 @@ def fetch_blob(
     with open(part, "ab", buffering=0) as out:
         try:
             have, hasher = _transfer(
-                file, out, have, hasher, client, url, headers, policy, control, hooks
+                file, out, have, hasher, client, url, headers, policy, control, hooks, commit
             )
         except _Stopped:
             return False
+        except UnsafeServerDataError:
+            if not have and part.stat().st_size == 0:
+                part.unlink(missing_ok=True)  # refused before a byte: leave no trace
+            raise
         except OSError as exc:
             if exc.errno in NO_SPACE:
                 free = (disk_free or _free_bytes)(part.parent)
@@ -102,6 +126,16 @@ def fetch_blob(
     return True
 
 
+@dataclass
+class _State:
+    """A transfer in progress: bytes on disk, their hash, and what the server sent so far."""
+
+    have: int
+    hasher: Any
+    received: int = 0
+    attempt: int = 0
+
+
 def _transfer(
     file: PlannedFile,
     out: Any,
@@ -113,55 +147,34 @@ def _transfer(
     policy: RetryPolicy,
     control: DownloadControl,
     hooks: TransferHooks,
+    commit: str | None = None,
 ) -> tuple[int, Any]:
     """The retry loop around ranged GETs; returns (bytes on disk, hasher)."""
     import httpx2
-    from huggingface_hub.utils import hf_raise_for_status
 
     timeout = httpx2.Timeout(
         connect=policy.connect_timeout_s, read=policy.stall_timeout_s, write=60.0, pool=60.0
     )
-    attempt = 0
-    while have < file.size:
+    state = _State(have, hasher)
+    while state.have < file.size:
         if control.stop_requested:
             raise _Stopped
-        start = have
+        start = state.have
         req_headers = dict(headers)
-        if have:
-            req_headers["Range"] = f"bytes={have}-"
+        if state.have:
+            req_headers["Range"] = f"bytes={state.have}-"
         try:
             with client.stream(
                 "GET", url, headers=req_headers, timeout=timeout, follow_redirects=True
             ) as resp:
-                if resp.status_code == 416 or (have and resp.status_code == 200):
-                    # The server ignored or refused the range: start this file over.
-                    log.info(
-                        "%s: server answered %s to a range, restarting", file.path, resp.status_code
-                    )
-                    out.truncate(0)
-                    have, hasher = 0, new_hasher(file)
-                    if resp.status_code == 416:
-                        continue
-                elif resp.status_code == 206:
-                    _check_range(resp.headers.get("Content-Range", ""), have, file.path)
-                elif resp.status_code != 200:
-                    resp.read()
-                    hf_raise_for_status(resp)
-                    raise ServerError(f"Unexpected answer {resp.status_code} for {file.path}.")
-                buf = bytearray()
-                try:
-                    # Whatever arrives is kept, even when the connection drops mid-chunk.
-                    for piece in resp.iter_raw():
-                        buf += piece
-                        if len(buf) >= CHUNK:
-                            have = _flush(out, buf, hasher, have, file.size, hooks)
-                            if control.stop_requested:
-                                raise _Stopped
-                finally:
-                    if buf:
-                        have = _flush(out, buf, hasher, have, file.size, hooks)
-            if have < file.size:
-                raise httpx2.RemoteProtocolError(f"connection closed at {have} of {file.size}")
+                check_answer(resp, file, commit, url)
+                if not _accept(resp, file, out, state, hooks):
+                    continue
+                _receive(resp, file, out, state, control, hooks)
+            if state.have < file.size:
+                raise httpx2.RemoteProtocolError(
+                    f"the answer ended at {state.have} of {file.size} bytes"
+                )
         except _Stopped:
             raise
         except Exception as exc:
@@ -169,26 +182,139 @@ def _transfer(
                 raise
             if not is_transient(exc):
                 raise
-            attempt = 1 if have > start else attempt + 1  # progress resets the streak
-            if attempt >= policy.attempts:
+            _count_failure(file, state, start, policy, control, hooks, exc)
+    return state.have, state.hasher
+
+
+def _accept(resp: Any, file: PlannedFile, out: Any, state: _State, hooks: TransferHooks) -> bool:
+    """Check the status; False (after starting over) when the range was refused (416)."""
+    from huggingface_hub.utils import hf_raise_for_status
+
+    status = resp.status_code
+    if status == 416 or (state.have and status == 200):
+        # The server ignored or refused the range: start this file over.
+        log.info("%s: server answered %s to a range, restarting", file.path, status)
+        out.truncate(0)
+        hooks.on_reset(state.have)
+        state.have, state.hasher = 0, new_hasher(file)
+        return status != 416
+    if status == 206:
+        _check_range(resp.headers.get("Content-Range", ""), state.have, file)
+    elif status != 200:
+        resp.read()
+        hf_raise_for_status(resp)
+        raise ServerError(f"Unexpected answer {status} for {file.path}.")
+    return True
+
+
+def _receive(
+    resp: Any,
+    file: PlannedFile,
+    out: Any,
+    state: _State,
+    control: DownloadControl,
+    hooks: TransferHooks,
+) -> None:
+    """Write the body to disk; whatever arrives is kept, even when the connection drops."""
+    budget = byte_budget(file.size)
+    buf = bytearray()
+    try:
+        for piece in resp.iter_raw():
+            state.received += len(piece)
+            if state.received > budget:
                 raise ServerError(
-                    f"Downloading {file.path} kept failing ({type(exc).__name__}) after "
-                    f"{attempt} tries. Try again later: the {human_size(have)} so far are kept.",
-                    f"{type(exc).__name__}: {exc}",
-                ) from exc
-            delay = policy.delay(attempt)
-            log.warning(
-                "%s: %s at %d bytes, retry %d in %.1fs",
-                file.path,
-                type(exc).__name__,
-                have,
-                attempt,
-                delay,
+                    f"The server kept sending {file.path} without ever completing it: "
+                    f"{human_size(state.received)} arrived for a {human_size(file.size)} file, "
+                    f"so Ponder stopped. The {human_size(state.have + len(buf))} on disk are "
+                    "kept; try again later, or use another mirror.",
+                    f"received={state.received} size={file.size} budget={budget}",
+                )
+            buf += piece
+            if len(buf) >= CHUNK:
+                state.have = _flush(out, buf, state.hasher, state.have, file.size, hooks)
+                if control.stop_requested:
+                    raise _Stopped
+    finally:
+        if buf:
+            state.have = _flush(out, buf, state.hasher, state.have, file.size, hooks)
+
+
+def _count_failure(
+    file: PlannedFile,
+    state: _State,
+    start: int,
+    policy: RetryPolicy,
+    control: DownloadControl,
+    hooks: TransferHooks,
+    exc: BaseException,
+) -> None:
+    """A transient failure or a short answer: one more attempt, or ServerError when spent.
+
+    Only an answer that brought RESET_PROGRESS bytes resets the streak, so a server that
+    always sends part of the file exhausts the policy like one that sends nothing.
+    """
+    progress = state.have - start
+    state.attempt = 1 if progress >= RESET_PROGRESS else state.attempt + 1
+    if state.attempt >= policy.attempts or state.received >= byte_budget(file.size):
+        raise ServerError(
+            f"Downloading {file.path} kept failing ({type(exc).__name__}) after "
+            f"{state.attempt} tries. Try again later: the {human_size(state.have)} so far "
+            "are kept.",
+            f"{type(exc).__name__}: {exc}; received={state.received}",
+        ) from exc
+    delay = policy.delay(state.attempt)
+    log.warning(
+        "%s: %s at %d bytes, retry %d in %.1fs",
+        file.path,
+        type(exc).__name__,
+        state.have,
+        state.attempt,
+        delay,
+    )
+    hooks.on_retry(state.attempt, delay, f"{type(exc).__name__}: {exc}"[:200])
+    if control.wait(delay):
+        raise _Stopped from None
+
+
+def check_answer(resp: Any, file: PlannedFile, commit: str | None, url: str) -> None:
+    """The Hub's own answer (before any redirect) must name the pinned commit and, for LFS
+    files, the planned sha256; redirects may not leave http(s) or drop from https to http.
+    Raises UnsafeServerDataError before a byte is written."""
+    hops = [*getattr(resp, "history", []), resp]
+    first = hops[0].headers
+    said = first.get("X-Repo-Commit")
+    if said is not None and commit:
+        said = safety.check_commit(said.strip())
+        if said != commit:
+            raise _contradiction(file, f"commit {said}", f"the pinned commit {commit}")
+    linked = first.get("X-Linked-Etag")
+    if linked is not None and file.sha256:
+        etag = safety.check_sha256(_etag(linked), file.path)
+        if etag != file.sha256:
+            raise _contradiction(file, f"sha256 {etag}", f"the listed {file.sha256}")
+    secure = url.startswith("https://")
+    for hop in hops:
+        scheme = str(hop.url).split(":", 1)[0].lower()
+        if scheme not in ("http", "https") or (secure and scheme != "https"):
+            raise UnsafeServerDataError(
+                f"The server redirected {file.path} to an address Ponder will not follow "
+                f"({str(hop.url)[:80]!r}); {safety.NOTHING_WRITTEN}.",
+                f"redirect={hop.url}",
             )
-            hooks.on_retry(attempt, delay, f"{type(exc).__name__}: {exc}"[:200])
-            if control.wait(delay):
-                raise _Stopped from None
-    return have, hasher
+
+
+def _etag(value: str) -> str:
+    """An ETag header as huggingface_hub reads it: weak marker and quotes removed."""
+    value = value.strip()
+    return value[2:].strip('"') if value.startswith("W/") else value.strip('"')
+
+
+def _contradiction(file: PlannedFile, said: str, planned: str) -> UnsafeServerDataError:
+    return UnsafeServerDataError(
+        f"The server's answer for {file.path} names {said}, not {planned} it listed; "
+        f"{safety.NOTHING_WRITTEN}. The mirror may be broken or hostile.",
+        f"path={file.path} said={said} planned={planned}",
+    )
 
 
 def _flush(out: Any, buf: bytearray, hasher: Any, have: int, size: int, hooks) -> int:
@@ -212,14 +338,18 @@ def _flush(out: Any, buf: bytearray, hasher: Any, have: int, size: int, hooks) -
     return have
 
 
-def _check_range(content_range: str, start: int, path: str) -> None:
-    # "bytes 100-199/200"
+def _check_range(content_range: str, start: int, file: PlannedFile) -> None:
+    """A 206 must continue at `start` of a file of the planned size ("bytes 100-199/200")."""
     try:
-        first = int(content_range.split()[1].split("-")[0])
+        span, total = content_range.split()[1].split("/")
+        first = int(span.split("-")[0])
+        whole = int(total) if total != "*" else file.size
     except (IndexError, ValueError):
-        first = -1
-    if first != start:
-        raise ServerError(f"The server resumed {path} at the wrong place ({content_range!r}).")
+        first, whole = -1, -1
+    if first != start or whole != file.size:
+        raise ServerError(
+            f"The server resumed {file.path} at the wrong place ({content_range[:60]!r})."
+        )
 
 
 def _free_bytes(folder: Path) -> int:

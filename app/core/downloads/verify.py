@@ -4,6 +4,7 @@ sha1 for small files, computed while writing or over a file already on disk."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,11 @@ def file_matches(
     if not hash_prefix(path, hasher, file.size, on_progress, should_stop):
         return None
     return hasher.hexdigest() == expected_digest(file)
+
+
+def snapshot_target_ok(pointer: Path, blob: Path) -> bool:
+    """A snapshot entry that is a link must lead to exactly its planned blob (a copy, made
+    where links are not allowed, is judged by its hash alone)."""
+    if not pointer.is_symlink():
+        return pointer.is_file()
+    return os.path.realpath(pointer) == os.path.realpath(blob)
