@@ -2,9 +2,13 @@
 
 Run as `python -m backends.host` (or the frozen app with `--engine-host`). Commands arrive
 on stdin; events leave on a private copy of the original stdout, because llama.cpp
-writes to the process's stdout/stderr while loading. A generation runs on its own thread
-so `cancel` and `answer_now` are read while it streams. See backends/base.py for the
-protocol. A native crash kills only this process; the client reports it.
+writes to the process's stdout/stderr while loading. See backends/base.py for the
+protocol: every reply carries its command's id.
+
+The command loop never waits for a model: a generation runs on its own thread and a load
+or unload on another, so `ping`, `cancel` and `answer_now` are answered at once while they
+work. The EventWriter is the one place text is batched. A native crash kills only this
+process; the client reports it.
 """
 
 from __future__ import annotations
@@ -15,92 +19,233 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from backends.base import DELTA_FLUSH_S, ENGINES, PROTOCOL_VERSION, EngineFailure, GenerationControl
 from backends.util import process_rss
 
+# How long `shutdown` waits for a generation to honour its cancel before the process exits.
+SHUTDOWN_WAIT_S = 5.0
+
+
+@dataclass
+class _Pending:
+    """Text of one request not yet sent, and when the last delta of it left."""
+
+    last_sent: float
+    thinking: list[str] = field(default_factory=list)
+    answer: list[str] = field(default_factory=list)
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+
+    def empty(self) -> bool:
+        return not (self.thinking or self.answer or self.thinking_tokens or self.answer_tokens)
+
+    def take(self, request_id: str, now: float) -> dict[str, Any]:
+        """The delta event for what is pending; the slot is empty afterwards."""
+        event = {
+            "event": "delta",
+            "id": request_id,
+            "thinking": "".join(self.thinking),
+            "answer": "".join(self.answer),
+            "thinking_tokens": self.thinking_tokens,
+            "answer_tokens": self.answer_tokens,
+        }
+        self.thinking, self.answer = [], []
+        self.thinking_tokens = self.answer_tokens = 0
+        self.last_sent = now
+        return event
+
 
 class EventWriter:
-    """Writes events as JSON lines, from any thread, and batches text deltas by time."""
+    """Writes events as JSON lines from any thread; the one batching point for text.
 
-    def __init__(self, out: TextIO) -> None:
+    The first delta of a request goes out at once; later text waits at most DELTA_FLUSH_S
+    (a flusher thread sends a lone delta when its interval is up); `finish` sends what is
+    left before the request's final event, so nothing is reordered or lost.
+    """
+
+    def __init__(self, out: TextIO, interval_s: float = DELTA_FLUSH_S) -> None:
         self._out = out
-        self._lock = threading.Lock()
-        self._pending: dict[str, list[Any]] = {}  # id -> [text, tokens, last flush time]
+        self._interval = interval_s
+        self._cond = threading.Condition()
+        self._pending: dict[str, _Pending] = {}
+        self._flusher = threading.Thread(target=self._flush_loop, name="flusher", daemon=True)
+        self._flusher.start()
 
     def send(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False)
-        with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+        """Write one event now."""
+        with self._cond:
+            self._write(event)
 
-    def text(self, request_id: str, text: str, tokens: int) -> None:
-        """Queue raw text; the first delta of a request goes out at once, then by time."""
+    def parts(
+        self, request_id: str, thinking: str, answer: str, thinking_tokens: int, answer_tokens: int
+    ) -> None:
+        """Queue typed text of a request; sent at once if it is the request's first."""
         now = time.monotonic()
-        slot = self._pending.get(request_id)
-        if slot is None:
-            self._pending[request_id] = ["", 0, now]
-            self.send({"event": "delta", "id": request_id, "text": text, "tokens": tokens})
-            return
-        slot[0] += text
-        slot[1] += tokens
-        if now - slot[2] >= DELTA_FLUSH_S:
-            self.flush(request_id)
+        with self._cond:
+            slot = self._pending.get(request_id)
+            first = slot is None
+            if slot is None:
+                slot = self._pending[request_id] = _Pending(last_sent=now)
+            was_empty = slot.empty()
+            if thinking:
+                slot.thinking.append(thinking)
+            if answer:
+                slot.answer.append(answer)
+            slot.thinking_tokens += thinking_tokens
+            slot.answer_tokens += answer_tokens
+            if first or now - slot.last_sent >= self._interval:
+                self._write(slot.take(request_id, now))
+            elif was_empty:
+                self._cond.notify()  # the flusher now has a deadline to keep
 
-    def flush(self, request_id: str, final: bool = False) -> None:
-        slot = self._pending.pop(request_id, None) if final else self._pending.get(request_id)
-        if slot and (slot[0] or slot[1]):
-            self.send({"event": "delta", "id": request_id, "text": slot[0], "tokens": slot[1]})
-            slot[0], slot[1], slot[2] = "", 0, time.monotonic()
+    def finish(self, request_id: str, final: dict[str, Any]) -> None:
+        """Send the request's pending text, then its final event (`done` or `error`)."""
+        with self._cond:
+            slot = self._pending.pop(request_id, None)
+            if slot is not None and not slot.empty():
+                self._write(slot.take(request_id, time.monotonic()))
+            self._write(final)
+
+    def _write(self, event: dict[str, Any]) -> None:
+        self._out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self._out.flush()
+
+    def _flush_loop(self) -> None:
+        with self._cond:
+            while True:
+                due = self._next_due()
+                if due is None:
+                    self._cond.wait()
+                    continue
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                self._flush_due(time.monotonic())
+
+    def _next_due(self) -> float | None:
+        dues = [s.last_sent + self._interval for s in self._pending.values() if not s.empty()]
+        return min(dues) if dues else None
+
+    def _flush_due(self, now: float) -> None:
+        for request_id, slot in self._pending.items():
+            if not slot.empty() and now - slot.last_sent >= self._interval:
+                self._write(slot.take(request_id, now))
+
+
+def error_event(request_id: Any, exc: BaseException) -> dict[str, Any]:
+    """The `error` event for an exception: EngineFailure in its words, others as internal."""
+    if isinstance(exc, EngineFailure):
+        return exc.to_event(request_id) | {"detail": exc.detail}
+    kind = "out_of_memory" if isinstance(exc, MemoryError) else "internal"
+    return {"event": "error", "id": request_id, "kind": kind, "message": str(exc) or repr(exc)}
+
+
+@dataclass
+class _Running:
+    """A generation in progress: its request id, its flags and its thread."""
+
+    request_id: str
+    control: GenerationControl
+    thread: threading.Thread
 
 
 class Host:
-    """The command loop: one engine, at most one generation at a time."""
+    """The command loop: one engine, at most one generation and one load at a time."""
 
     def __init__(self, writer: EventWriter) -> None:
         self.writer = writer
         self.engine: Any = None
-        self.worker: threading.Thread | None = None
-        self.control: Any = None
-        self.request_id: str | None = None
-        self.busy = False  # cleared before the final event, so the next chat is accepted
+        self._lock = threading.Lock()
+        self._generation: _Running | None = None
+        self._job: threading.Thread | None = None  # a load or unload in progress
+        self._job_kind = ""
 
+    # -- the loop ------------------------------------------------------------------------
     def handle(self, cmd: dict[str, Any]) -> bool:
-        """Run one command; return False to stop the loop."""
+        """Run one command; return False to stop the loop. Never blocks on a model."""
         kind = cmd.get("cmd")
         try:
-            if kind == "load":
-                self._wait_idle()
-                self._load(cmd)
-            elif kind == "chat":
-                self._chat(cmd)
-            elif kind in ("cancel", "answer_now"):
-                if self.control is not None and cmd.get("id") in (None, self.request_id):
-                    setattr(self.control, "cancelled" if kind == "cancel" else kind, True)
-            elif kind == "unload":
-                self._wait_idle()
-                if self.engine is not None:
-                    self.engine.unload()
-                self.writer.send({"event": "unloaded", "rss_bytes": process_rss()})
-            elif kind == "shutdown":
-                if self.control is not None:
-                    self.control.cancelled = True
-                self._wait_idle()
+            if kind == "shutdown":
+                self.shutdown()
                 return False
-            elif kind == "ping":
-                self.writer.send({"event": "pong", "rss_bytes": process_rss()})
-            else:
+            handler = self._handlers().get(kind)  # type: ignore[arg-type]
+            if handler is None:
                 raise EngineFailure("bad_request", f"Unknown command {kind!r}.")
-        except EngineFailure as exc:
-            self.writer.send(exc.to_event(cmd.get("id")) | {"detail": exc.detail})
+            handler(cmd)
         except Exception as exc:  # noqa: BLE001 - reported, the loop lives on
-            self.writer.send(
-                {"event": "error", "id": cmd.get("id"), "kind": "internal", "message": str(exc)}
-            )
+            self.writer.send(error_event(cmd.get("id"), exc))
         return True
 
-    def _load(self, cmd: dict[str, Any]) -> None:
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        return {
+            "load": lambda cmd: self._start_job(cmd, "loading a model", self._load),
+            "unload": lambda cmd: self._start_job(cmd, "unloading the model", self._unload),
+            "chat": self._chat,
+            "cancel": lambda cmd: self._flag(cmd, "cancelled"),
+            "answer_now": lambda cmd: self._flag(cmd, "answer_now"),
+            "ping": self._ping,
+        }
+
+    @property
+    def state(self) -> str:
+        """ "loading" / "unloading" while a job runs, "generating", or "idle"."""
+        with self._lock:
+            if self._job is not None:
+                return self._job_kind.split()[0]
+            return "generating" if self._generation is not None else "idle"
+
+    def _ping(self, cmd: dict[str, Any]) -> None:
+        state = self.state
+        self.writer.send(
+            {
+                "event": "pong",
+                "id": cmd.get("id"),
+                "rss_bytes": process_rss(),
+                "busy": state != "idle",
+                "state": state,
+            }
+        )
+
+    def _flag(self, cmd: dict[str, Any], flag: str) -> None:
+        """Set cancel / answer_now on the generation with this id (others are ignored)."""
+        with self._lock:
+            running = self._generation
+        if running is not None and cmd.get("id") == running.request_id:
+            setattr(running.control, flag, True)
+
+    # -- load / unload on the job thread -------------------------------------------------
+    def _start_job(
+        self, cmd: dict[str, Any], what: str, work: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        with self._lock:
+            if self._job is not None:
+                raise EngineFailure(
+                    "bad_request", f"The engine is still {self._job_kind}: wait for it first."
+                )
+            self._job_kind = what
+            self._job = threading.Thread(
+                target=self._run_job, args=(cmd, work), name="job", daemon=True
+            )
+            self._job.start()
+
+    def _run_job(
+        self, cmd: dict[str, Any], work: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        try:
+            self._stop_generation()
+            reply = work(cmd)
+        except BaseException as exc:  # noqa: BLE001 - reported in words
+            reply = error_event(cmd.get("id"), exc)
+        with self._lock:
+            self._job = None  # cleared first, so the client's next command is accepted
+        self.writer.send(reply)
+
+    def _load(self, cmd: dict[str, Any]) -> dict[str, Any]:
         path = cmd.get("path")
         if not isinstance(path, str) or not path:
             raise EngineFailure("bad_request", "No model file was given.")
@@ -108,48 +253,96 @@ class Host:
         if self.engine is None or self.engine.name != engine_name:
             if self.engine is not None:
                 self.engine.unload()
+                self.engine = None
             self.engine = make_engine(engine_name)
-        opts = {k: v for k, v in cmd.items() if k not in ("cmd", "path", "engine")}
+        opts = {k: v for k, v in cmd.items() if k not in ("cmd", "id", "path", "engine")}
         info = self.engine.load(path, **opts)
-        self.writer.send({"event": "loaded", "info": info})
+        return {"event": "loaded", "id": cmd.get("id"), "info": info}
 
+    def _unload(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        if self.engine is not None:
+            self.engine.unload()
+        return {"event": "unloaded", "id": cmd.get("id"), "rss_bytes": process_rss()}
+
+    # -- chat on the generation thread ---------------------------------------------------
     def _chat(self, cmd: dict[str, Any]) -> None:
-        if self.busy:
-            raise EngineFailure("bad_request", "The engine is still answering: stop it first.")
-        if self.engine is None or not self.engine.info:
-            raise EngineFailure("bad_request", "No model is loaded: load one first.")
-        self._wait_idle()  # a finished generation's thread may still be winding down
-        self.busy = True
-        self.control = GenerationControl()
-        self.request_id = str(cmd.get("id"))
-        self.worker = threading.Thread(
-            target=self._generate, args=(cmd, self.control), name="generate", daemon=True
-        )
-        self.worker.start()
-
-    def _generate(self, cmd: dict[str, Any], control: Any) -> None:
-        request_id = str(cmd.get("id"))
-        try:
-            stats = self.engine.generate(
-                cmd,
-                control,
-                self.writer.send,
-                lambda text, n: self.writer.text(request_id, text, n),
+        request_id = cmd.get("id")
+        if not isinstance(request_id, str) or not request_id:
+            raise EngineFailure("bad_request", "A chat needs an id.")
+        with self._lock:
+            if self._generation is not None:
+                raise EngineFailure(
+                    "bad_request", "The engine is still answering another message: stop it first."
+                )
+            if self._job is not None:
+                raise EngineFailure("bad_request", f"The engine is {self._job_kind}: wait for it.")
+            if self.engine is None or not self.engine.info:
+                raise EngineFailure("bad_request", "No model is loaded: load one first.")
+            control = GenerationControl()
+            thread = threading.Thread(
+                target=self._generate, args=(cmd, request_id, control), name="generate", daemon=True
             )
-            final = {"event": "done", "id": request_id, "stats": stats}
-        except EngineFailure as exc:
-            final = exc.to_event(request_id) | {"detail": exc.detail}
-        except Exception as exc:  # noqa: BLE001 - reported, the process lives on
-            kind = "out_of_memory" if isinstance(exc, MemoryError) else "internal"
-            final = {"event": "error", "id": request_id, "kind": kind, "message": str(exc)}
-        self.writer.flush(request_id, final=True)
-        self.busy = False
-        self.writer.send(final)
+            self._generation = _Running(request_id, control, thread)
+            thread.start()
 
-    def _wait_idle(self) -> None:
-        if self.worker is not None:
-            self.worker.join()
-            self.worker = None
+    def _generate(self, cmd: dict[str, Any], request_id: str, control: GenerationControl) -> None:
+        parts = _PartsSink(self.writer, request_id)
+        try:
+            stats = dict(self.engine.generate(cmd, control, self.writer.send, parts))
+            final = {"event": "done", "id": request_id, "raw": stats.pop("raw", parts.raw)}
+            final["stats"] = stats
+        except BaseException as exc:  # noqa: BLE001 - reported, the process lives on
+            final = error_event(request_id, exc)
+        with self._lock:
+            self._generation = None  # cleared first, so the next chat is accepted
+        self.writer.finish(request_id, final)
+
+    def _stop_generation(self, timeout_s: float | None = None) -> bool:
+        """Cancel the running generation and wait for its thread; False if it is still on."""
+        with self._lock:
+            running = self._generation
+        if running is None:
+            return True
+        running.control.cancelled = True
+        running.thread.join(timeout_s)
+        return not running.thread.is_alive()
+
+    def shutdown(self) -> None:
+        """Stop the generation, and free the model unless a load is still inside it."""
+        self._stop_generation(SHUTDOWN_WAIT_S)
+        with self._lock:
+            job = self._job
+        if job is None and self.engine is not None:
+            self.engine.unload()
+
+
+class _PartsSink:
+    """What an engine calls with its text: `(thinking, answer, thinking_tokens, answer_tokens)`.
+
+    Engines not yet moved to typed parts call it as `(text, tokens)`: that raw text is passed
+    on as answer text, tags included, until they split it themselves (backends/think_tags.py).
+    """
+
+    def __init__(self, writer: EventWriter, request_id: str) -> None:
+        self._writer = writer
+        self._request_id = request_id
+        self._legacy: list[str] = []
+
+    def __call__(self, *args: Any) -> None:
+        if len(args) == 2:  # the old emit_text(text, tokens)
+            text, tokens = args
+            self._legacy.append(text)
+            self._writer.parts(self._request_id, "", text, 0, int(tokens))
+            return
+        thinking, answer, thinking_tokens, answer_tokens = args
+        self._writer.parts(
+            self._request_id, thinking, answer, int(thinking_tokens), int(answer_tokens)
+        )
+
+    @property
+    def raw(self) -> str:
+        """The raw text of an engine that did not return `raw` itself (old-style engines)."""
+        return "".join(self._legacy)
 
 
 def make_engine(name: str) -> Any:
@@ -175,28 +368,40 @@ def protocol_channel() -> TextIO:
     return os.fdopen(proto_fd, "w", encoding="utf-8", buffering=1)
 
 
-def main() -> int:
-    writer = EventWriter(protocol_channel())
-    host = Host(writer)
-    writer.send({"event": "ready", "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
-    for line in sys.stdin:
+def read_command(line: str) -> dict[str, Any] | None:
+    """One command line parsed, or None when it is not a JSON object."""
+    try:
+        cmd = json.loads(line)
+    except ValueError:
+        return None
+    return cmd if isinstance(cmd, dict) else None
+
+
+def serve(host: Host, lines: Any) -> None:
+    """Run the command loop until `shutdown` or the end of input (the client went away)."""
+    for line in lines:
         line = line.strip()
         if not line:
             continue
-        try:
-            cmd = json.loads(line)
-            if not isinstance(cmd, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            writer.send(
+        cmd = read_command(line)
+        if cmd is None:
+            host.writer.send(
                 {"event": "error", "id": None, "kind": "bad_request", "message": "bad command"}
             )
             continue
         if not host.handle(cmd):
-            break
-    if host.engine is not None:
-        host.engine.unload()
-    return 0
+            return
+    host.shutdown()
+
+
+def main() -> int:
+    writer = EventWriter(protocol_channel())
+    host = Host(writer)
+    writer.send({"event": "ready", "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
+    serve(host, sys.stdin)
+    sys.stderr.flush()
+    # A load may still be inside native code: leave without waiting for that thread.
+    os._exit(0)
 
 
 if __name__ == "__main__":

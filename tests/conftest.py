@@ -56,3 +56,19 @@ def engine():
     client = EngineClient(load_timeout_s=120)
     yield client
     client.close()
+
+
+@pytest.fixture
+def fake_engine_client():
+    """A client of a real engine process that also knows the "fake" engine (fake_engine.py).
+
+    Its watchdog is quick (1 s of silence, 1 s for the pong) so hang tests stay short.
+    """
+    from app.core.engine import EngineClient
+    from fake_engine import host_command
+
+    client = EngineClient(
+        command=host_command(), load_timeout_s=30, watchdog_s=1.0, ping_timeout_s=1.0
+    )
+    yield client
+    client.close(timeout_s=1.0)
