@@ -10,6 +10,13 @@ LFS files a 302 to /cdn/<sha256> with X-Linked-Etag / X-Linked-Size), byte range
 `?blobs=true`), `/api/models/{repo}/tree/{rev}` and `POST /api/models/{repo}/paths-info/{rev}`.
 Knobs make it misbehave: `fail_next`, `cut_next`, `stall_next`, `rate`, `corrupt`, gated
 and private repos with `tokens`. `bytes_sent` counts file bytes sent.
+
+Hostile modes (a mirror that lies): any file name in `add_repo` (`../` included) is listed
+as given; `add_repo(..., commit=...)` uses any string as the commit; `claim` makes the
+listing, tree and paths-info (and the resolve headers) advertise a false sha256, blob id
+or size; `header_lies` overrides resolve headers (X-Repo-Commit, X-Linked-Etag, ETag);
+`half` sends only half of every body it promises ("ignore_range": always the file from
+byte 0 with 200; "range": half of the requested range, 206) and then closes.
 """
 
 from __future__ import annotations
@@ -37,6 +44,10 @@ class HubFile:
     sha256: str
     blob_id: str
     lfs: bool
+    claims: dict = field(default_factory=dict)  # what the metadata says instead (lies)
+
+    def claimed(self, key: str) -> object:
+        return self.claims.get(key, getattr(self, key))
 
     def read(self, start: int, end: int) -> bytes:
         if isinstance(self.source, bytes):
@@ -105,6 +116,8 @@ class HubServer:
         self.lfs_min_size = lfs_min_size
         self.rate: float | None = None  # bytes per second per transfer, None = unlimited
         self.requests: list[tuple[str, str, str | None]] = []
+        self.header_lies: dict[str, str] = {}  # resolve headers replaced by these values
+        self.half: str | None = None  # None | "ignore_range" | "range"
         self._corrupt: set[str] = set()
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -140,8 +153,10 @@ class HubServer:
         gated: bool = False,
         private: bool = False,
         lfs: set[str] | None = None,
+        commit: str | None = None,
     ) -> str:
-        """Add a repo (or a new commit to it) and return the commit sha."""
+        """Add a repo (or a new commit to it) and return the commit sha (`commit` if given,
+        whatever the string: a hostile mirror's "commit")."""
         built: dict[str, HubFile] = {}
         for path, source in files.items():
             size, sha256, blob_id = _hash_source(source)
@@ -158,7 +173,7 @@ class HubServer:
             repo = self.repos.setdefault(repo_id, HubRepo(repo_id))
             repo.gated, repo.private = gated, private
             seed = repo_id + "".join(f"{p}{f.sha256}" for p, f in sorted(built.items()))
-            sha = hashlib.sha1(f"{seed}{len(repo.commits)}".encode()).hexdigest()
+            sha = commit or hashlib.sha1(f"{seed}{len(repo.commits)}".encode()).hexdigest()
             repo.commits.append((sha, built))
             for f in built.values():
                 self.blobs[f.sha256] = f
@@ -189,11 +204,18 @@ class HubServer:
         """Serve the file with one byte flipped (same size) while advertising its real hash."""
         self._corrupt.add(self.file(repo_id, path).sha256)
 
+    def claim(self, repo_id: str, path: str, **claims: object) -> None:
+        """Advertise false metadata for a file (sha256=, blob_id=, size=) in every listing
+        and resolve header, while the CDN keeps serving the real bytes."""
+        self.file(repo_id, path).claims.update(claims)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
             self._corrupt.clear()
         self.rate = None
+        self.half = None
+        self.header_lies.clear()
 
     @property
     def bytes_sent(self) -> int:
@@ -343,19 +365,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"entry not found", commit, error_code="EntryNotFound")
             return
         if f.lfs:
-            self._send(
-                302,
-                b"",
-                {
-                    **commit,
-                    "Location": f"{self.hub.cdn_url}/cdn/{f.sha256}",
-                    "ETag": f'"{f.sha256}"',
-                    "X-Linked-Etag": f'"{f.sha256}"',
-                    "X-Linked-Size": str(f.size),
-                },
-            )
+            sha = f.claimed("sha256")
+            headers = {
+                **commit,
+                "Location": f"{self.hub.cdn_url}/cdn/{f.sha256}",
+                "ETag": f'"{sha}"',
+                "X-Linked-Etag": f'"{sha}"',
+                "X-Linked-Size": str(f.claimed("size")),
+            }
+            self._send(302, b"", {**headers, **self.hub.header_lies})
         else:
-            self._body(f, {**commit, "ETag": f'"{f.blob_id}"'})
+            headers = {**commit, "ETag": f'"{f.claimed("blob_id")}"'}
+            self._body(f, {**headers, **self.hub.header_lies})
 
     def _cdn(self, sha256: str) -> None:
         f = self.hub.blobs.get(sha256)
@@ -367,6 +388,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self, f: HubFile, headers: dict[str, str], cdn: bool = False) -> None:
         start, end, status = 0, f.size, 200
         rng = self.headers.get("Range")
+        if rng and self.hub.half == "ignore_range" and self.command != "HEAD":
+            rng = None  # a hostile server: the whole file again, every time
         if rng and rng.startswith("bytes="):
             first, _, last = rng[6:].partition("-")
             start = int(first or 0)
@@ -384,6 +407,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         cut = self.hub._take_fault("cut", "cdn") if cdn else None
+        if self.hub.half:  # promise the whole range, send half of it, hang up
+            cut = _Fault("cut", "cdn", after=(end - start) // 2)
         stall = self.hub._take_fault("stall", "cdn") if cdn else None
         flip = f.sha256 in self.hub._corrupt
         self._stream(f, start, end, cut, stall, flip)
@@ -465,14 +490,16 @@ class _Handler(BaseHTTPRequestHandler):
 def _sibling(f: HubFile, blobs: bool) -> dict:
     if not blobs:
         return {"rfilename": f.path}
-    out: dict = {"rfilename": f.path, "size": f.size, "blobId": f.blob_id}
+    size = f.claimed("size")
+    out: dict = {"rfilename": f.path, "size": size, "blobId": f.claimed("blob_id")}
     if f.lfs:
-        out["lfs"] = {"size": f.size, "sha256": f.sha256, "pointerSize": 134}
+        out["lfs"] = {"size": size, "sha256": f.claimed("sha256"), "pointerSize": 134}
     return out
 
 
 def _entry(f: HubFile) -> dict:
-    out: dict = {"type": "file", "oid": f.blob_id, "size": f.size, "path": f.path}
+    size = f.claimed("size")
+    out: dict = {"type": "file", "oid": f.claimed("blob_id"), "size": size, "path": f.path}
     if f.lfs:
-        out["lfs"] = {"oid": f.sha256, "size": f.size, "pointerSize": 134}
+        out["lfs"] = {"oid": f.claimed("sha256"), "size": size, "pointerSize": 134}
     return out
