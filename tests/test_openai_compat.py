@@ -102,7 +102,7 @@ def test_streams_thinking_and_answer_separately(client, servers):
     assert isinstance(done, StreamDone) and done.stop_reason == "eos"
     assert done.completion_tokens >= 10 and done.ttft_s is not None and done.decode_tps
     assert len([e for e in events if isinstance(e, TextDelta)]) >= 2  # streamed, not at once
-    assert KEY not in repr(info) and not any(KEY in line for line in client._stderr)
+    assert KEY not in repr(info) and not any(KEY in line for line in client.stderr_tail)
 
 
 def test_max_tokens_ends_in_thinking_with_length(client, servers):
