@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each name is a module in app/commands with add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("chat", "doctor", "plan", "download")
+COMMANDS = ("chat", "doctor", "plan", "download", "catalog_check")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,6 +80,36 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+def serve_listing(hub: HubServer, listing: dict) -> str:
+    """Serve a recorded Hub listing (tests/data/hub_listings/*.json) on the local Hub: every
+    file with its recorded size and sha256 (a stand-in hash where none was recorded), no
+    content. Enough for `plan_download`, which only reads the listing; returns the commit."""
+    import hashlib
+
+    from hubserver import HubFile, HubRepo
+
+    files = {}
+    for f in listing["files"]:
+        path, size = f["path"], int(f["size"])
+        sha256 = f.get("sha256") or hashlib.sha256(f"{path}:{size}".encode()).hexdigest()
+        lfs = path.endswith((".gguf", ".safetensors")) or size >= hub.lfs_min_size
+        blob = hashlib.sha1(f"blob {path}".encode()).hexdigest()
+        files[path] = HubFile(path, b"", size, sha256, blob, lfs)
+    commit = listing.get("commit") or hashlib.sha1(listing["repo"].encode()).hexdigest()
+    with hub._lock:
+        repo = hub.repos.setdefault(listing["repo"], HubRepo(listing["repo"]))
+        repo.commits.append((commit, files))
+    return commit
+
+
+def serve_listing_with_content(hub: HubServer, listing: dict, size: int = 2048) -> str:
+    """Serve a recorded listing's file NAMES with small generated content (real hashes), so
+    a whole download can run against the real file list; returns the commit."""
+    return hub.add_repo(
+        listing["repo"], {f["path"]: payload(size, seed=i) for i, f in enumerate(listing["files"])}
+    )
+
+
 def payload(size: int, seed: int = 0) -> bytes:
     """Deterministic pseudo-random bytes (not compressible, not all alike)."""
     import random
@@ -87,4 +117,13 @@ def payload(size: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-__all__ = ["FAST", "MemoryKeyring", "hf_cache", "hub", "memory_keyring", "payload"]
+__all__ = [
+    "FAST",
+    "MemoryKeyring",
+    "hf_cache",
+    "hub",
+    "memory_keyring",
+    "payload",
+    "serve_listing",
+    "serve_listing_with_content",
+]

@@ -139,8 +139,70 @@ def test_find_source_gives_the_files_of_a_gguf_and_the_patterns_of_an_mlx_quant(
     gguf = find_source("deepseek-r1-distill-qwen-7b", "Q4_K_M")
     assert gguf.format == "gguf" and gguf.files[0].endswith("Q4_K_M.gguf") and not gguf.patterns
     mlx = find_source("deepseek-r1-distill-qwen-7b", "4bit")
-    assert mlx.format == "mlx" and "4bit" in mlx.repo and "*.safetensors" in mlx.patterns
+    assert mlx.format == "mlx" and "4bit" in mlx.repo and "model*.safetensors" in mlx.patterns
+    # what mlx-lm loads is required; chat templates come along when a repo has them
+    assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= set(mlx.patterns)
+    assert "*.jinja" not in mlx.patterns and "tokenizer.model" not in mlx.patterns
+    assert mlx.optional_patterns == ("*.jinja",)
     split = find_source("deepseek-r1", "UD-IQ1_S")
     assert len(split.files) > 1 and all("UD-IQ1_S" in f for f in split.files)
     with pytest.raises(CatalogError, match="Say which quant"):
         find_source("deepseek-r1", None)
+
+
+def test_repos_the_collection_names_differently_are_named_per_quant():
+    cat = load_catalog()
+    assert find_repo(cat, "deepseek-r1-distill-qwen-32b", "8bit") == (
+        "mlx-community/DeepSeek-R1-Distill-Qwen-32B-MLX-8Bit"
+    )
+    assert find_repo(cat, "deepseek-r1-distill-llama-70b", "bf16") == (
+        "mlx-community/DeepSeek-R1-Distill-Llama-70B"
+    )
+    assert find_repo(cat, "deepseek-r1-distill-qwen-32b", "4bit").endswith("-32B-4bit")
+    # no evidence for these conversions: not in the catalog
+    assert "3bit" not in cat.get("deepseek-r1-0528-qwen3-8b").quant_names
+    assert "3bit" not in cat.get("deepseek-r1-0528").quant_names
+
+
+def find_repo(cat, model_id: str, quant: str) -> str:
+    source, q = cat.get(model_id).find_quant(quant)
+    return source.repo_for(q.name)
+
+
+def test_exact_hub_names_of_the_r1_family():
+    cat = load_catalog()
+    _, q8 = cat.get("deepseek-r1").find_quant("Q8_0")
+    assert q8.files[0] == "DeepSeek-R1-Q8_0/DeepSeek-R1.Q8_0-00001-of-00015.gguf"
+    assert len(q8.files) == 15
+    source, f16 = cat.get("deepseek-r1-distill-qwen-1.5b").find_quant("F16")
+    assert source.repo == "bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF"
+    assert f16.files == ("DeepSeek-R1-Distill-Qwen-1.5B-f16.gguf",)
+    _, bf16 = cat.get("deepseek-r1-0528-qwen3-8b").find_quant("BF16")
+    assert bf16.files == ("DeepSeek-R1-0528-Qwen3-8B-BF16.gguf",)
+    assert "F16" not in cat.get("deepseek-r1-0528-qwen3-8b").quant_names
+
+
+def test_r1_gguf_sources_say_their_kv_layout():
+    cat = load_catalog()
+    layouts = {s.repo: s.kv_layout for m in ("deepseek-r1", "deepseek-r1-0528")
+               for s in cat.get(m).sources if s.format == "gguf"}  # fmt: skip
+    assert layouts == {"unsloth/DeepSeek-R1-GGUF": "legacy", "bartowski/DeepSeek-R1-GGUF": "legacy",
+                       "unsloth/DeepSeek-R1-0528-GGUF": "mla"}  # fmt: skip
+    assert all(s.kv_layout == "" for s in cat.get("deepseek-r1-distill-qwen-7b").sources)
+
+
+def test_a_gguf_source_of_an_mla_model_must_say_its_layout():
+    data = raw()
+    data["models"]["deepseek-r1"]["sources"][0].pop("kv_layout")
+    with pytest.raises(CatalogError, match="kv_layout"):
+        parse_catalog(data)
+    data = raw()
+    data["models"]["deepseek-r1"]["sources"][0]["kv_layout"] = "latent"
+    with pytest.raises(CatalogError, match="kv_layout 'latent'"):
+        parse_catalog(data)
+
+
+def test_config_numbers_that_were_wrong():
+    cat = load_catalog()
+    assert cat.get("deepseek-r1-distill-qwen-1.5b").arch.tied_embeddings is False
+    assert cat.get("qwq-32b").arch.max_ctx == 40960

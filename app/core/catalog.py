@@ -27,7 +27,16 @@ GGUF_BITS: dict[str, float] = {
     "UD-IQ2_XXS": 2.34, "UD-Q2_K_XL": 2.70,
 }  # fmt: skip
 MLX_FORMAT_BITS = {"3bit": 3.5, "4bit": 4.5, "5bit": 5.5, "6bit": 6.5, "8bit": 8.5, "bf16": 16.0}
-MLX_PATTERNS = ("*.safetensors", "*.json", "*.jinja", "tokenizer.model")
+# What mlx-lm loads from a folder: the weights, config.json and the tokenizer files; every one
+# of these must match a file. "*.json" brings the optional JSON files along (index, special
+# tokens map, generation config); config.json guarantees it matches. mlx-community's 2025 R1
+# conversions hold exactly config.json, model*.safetensors, model.safetensors.index.json,
+# special_tokens_map.json, tokenizer.json and tokenizer_config.json (FACTS.md).
+MLX_PATTERNS = ("config.json", "model*.safetensors", "tokenizer.json", "tokenizer_config.json",
+                "*.json")  # fmt: skip
+# Taken when present, never required: newer conversions keep the chat template in a file.
+MLX_OPTIONAL_PATTERNS = ("*.jinja",)
+KV_LAYOUTS = ("mla", "legacy")
 ARCH_TYPES = ("dense", "moe_mla")
 _DENSE_KEYS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "max_ctx")
 _MLA_KEYS = ("dense_layers", "experts", "experts_per_token", "expert_ffn", "kv_lora_rank",
@@ -77,6 +86,7 @@ class Quant:
     size_bytes: int
     files: tuple[str, ...]  # GGUF: every part of a split; MLX: () and the source's patterns
     size_source: str = "catalog"  # "catalog", "estimated", "hub"
+    repo: str = ""  # MLX: a repo named unlike the source's pattern ("" = the pattern)
 
     @property
     def parts(self) -> int:
@@ -90,8 +100,12 @@ class WeightSource:
     format: str  # "gguf" or "mlx"
     repo: str  # MLX: a pattern with {quant}
     quants: tuple[Quant, ...]
+    kv_layout: str = ""  # MLA models' GGUFs: "mla" or "legacy" (see resources/catalog.toml)
 
     def repo_for(self, quant: str) -> str:
+        for q in self.quants:
+            if q.name == quant and q.repo:
+                return q.repo
         return self.repo.format(quant=quant)
 
 
@@ -286,7 +300,13 @@ def _parse_source(s: dict[str, Any], model: ModelSpec, where: str) -> WeightSour
         quants.append(_parse_quant(str(name), {"estimated": True}, s, fmt, model, where))
     if not quants:
         raise CatalogError(f"The {where} has a {fmt} source ({repo}) with no quants.")
-    return WeightSource(fmt, repo, tuple(quants))
+    layout = str(s.get("kv_layout", ""))
+    if layout and layout not in KV_LAYOUTS:
+        raise CatalogError(f"The {where} has kv_layout {layout!r}; expected mla or legacy.")
+    if fmt == "gguf" and model.arch.type == "moe_mla" and not layout:
+        raise CatalogError(f"The {where} has a GGUF source ({repo}) that does not say its "
+                           "kv_layout (mla or legacy).")  # fmt: skip
+    return WeightSource(fmt, repo, tuple(quants), layout)
 
 
 def _parse_quant(name: str, v: Any, s: dict[str, Any], fmt: str, model: ModelSpec,
@@ -307,14 +327,18 @@ def _parse_quant(name: str, v: Any, s: dict[str, Any], fmt: str, model: ModelSpe
         size = int(round(gb * GB))
     else:
         size = int(model.params_b * 1e9 * bits / 8)
+    repo = str(table.get("repo", ""))
     if fmt == "mlx":
-        if "{quant}" not in s["repo"]:
+        if "{quant}" not in s["repo"] and not repo:
             raise CatalogError(f"The {where} has an MLX repo without {{quant}} in its name.")
         files: tuple[str, ...] = ()
     else:
+        if repo:
+            raise CatalogError(f"The {where} names a repo for GGUF quant {name}; give it its "
+                               "own source instead.")  # fmt: skip
         parts = int(table.get("parts", 1))
         if parts > 1:
-            pattern = s.get("split_pattern")
+            pattern = table.get("split_pattern") or s.get("split_pattern")
             if not pattern:
                 raise CatalogError(f"The {where} has a split quant {name} but no split_pattern.")
             files = tuple(pattern.format(quant=name, part=i, parts=parts)
@@ -324,7 +348,7 @@ def _parse_quant(name: str, v: Any, s: dict[str, Any], fmt: str, model: ModelSpe
             if not pattern:
                 raise CatalogError(f"The {where} has quant {name} but no file pattern.")
             files = (pattern.format(quant=name),)
-    return Quant(name, bits, size, files, "estimated" if estimated else "catalog")
+    return Quant(name, bits, size, files, "estimated" if estimated else "catalog", repo)
 
 
 @dataclass(frozen=True)
@@ -336,6 +360,7 @@ class DownloadSource:
     patterns: tuple[str, ...]
     size_bytes: int
     format: str
+    optional_patterns: tuple[str, ...] = ()  # taken when present (MLX chat templates)
 
 
 def find_source(model_id: str, quant: str | None, catalog: Catalog | None = None) -> DownloadSource:
@@ -344,5 +369,7 @@ def find_source(model_id: str, quant: str | None, catalog: Catalog | None = None
     if not quant:
         raise CatalogError(f"Say which quant of {model.id}: {', '.join(model.quant_names)}.")
     source, q = model.find_quant(quant)
-    patterns = MLX_PATTERNS if source.format == "mlx" and not q.files else ()
-    return DownloadSource(source.repo_for(q.name), q.files, patterns, q.size_bytes, source.format)
+    mlx = source.format == "mlx" and not q.files
+    return DownloadSource(source.repo_for(q.name), q.files, MLX_PATTERNS if mlx else (),
+                          q.size_bytes, source.format,
+                          MLX_OPTIONAL_PATTERNS if mlx else ())  # fmt: skip

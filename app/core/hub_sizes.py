@@ -53,7 +53,7 @@ def refresh_sizes(catalog: Catalog, model_ids: Iterable[str] | None = None,
 
 
 def _size_of(api: object, repo: str, files: tuple[str, ...], fmt: str) -> int:
-    from app.core.catalog import MLX_PATTERNS
+    from app.core.catalog import MLX_OPTIONAL_PATTERNS, MLX_PATTERNS
 
     if fmt == "gguf":
         infos = api.get_paths_info(repo, list(files))  # type: ignore[attr-defined]
@@ -66,5 +66,5 @@ def _size_of(api: object, repo: str, files: tuple[str, ...], fmt: str) -> int:
     return sum(
         int(getattr(e, "size", 0) or 0)
         for e in entries
-        if any(fnmatch.fnmatch(e.path.rsplit("/", 1)[-1], p) for p in MLX_PATTERNS)
+        if any(fnmatch.fnmatch(e.path, p) for p in MLX_PATTERNS + MLX_OPTIONAL_PATTERNS)
     )
