@@ -87,8 +87,10 @@ def test_one_option_has_every_field_the_cli_promises():
 
 
 def test_speed_rule_is_near_the_published_measurements():
-    r1 = plan_option(example("mac-studio-m3-ultra-512gb"), "deepseek-r1", "Q4_K_M", ctx=16384)
-    assert r1.mode == "gpu" and 15 < r1.decode_tps < 26  # measured 20.2
+    # measured 20.2 for R1 Q4_K_M; R1-0528 (same architecture, MLA files) fits with its cache
+    r1 = plan_option(example("mac-studio-m3-ultra-512gb"), "deepseek-r1-0528", "Q4_K_M",
+                     ctx=16384)  # fmt: skip
+    assert r1.mode == "gpu" and 15 < r1.decode_tps < 26
     q14 = plan_option(example("mac-studio-m3-ultra-512gb"), "deepseek-r1-distill-qwen-14b",
                       "Q4_K_M", ctx=16384)  # fmt: skip
     assert 35 < q14.decode_tps < 60  # measured 51.9
@@ -105,12 +107,15 @@ def test_too_big_for_the_gpu_splits_layers_and_keeps_the_split_consistent():
     assert plan.decode_tps < 5  # most layers read from system RAM
 
 
-def test_moe_on_a_small_gpu_keeps_experts_in_ram():
-    plan = plan_option(cuda_box(24, 512), "deepseek-r1", "UD-IQ1_S", ctx=16384)
-    assert plan.mode == "hybrid" and plan.experts_in_ram
+def test_moe_on_a_small_gpu_splits_layers_since_the_local_engine_cannot_place_experts():
+    # llama-cpp-python 0.3.x has no tensor buffer overrides: "experts in RAM" would load every
+    # layer on the GPU and run out of memory, so the local plan splits layers instead
+    plan = plan_option(cuda_box(24, 512), "deepseek-r1-0528", "UD-IQ1_S", ctx=16384)
+    assert plan.mode == "hybrid" and not plan.experts_in_ram
+    assert 0 < plan.gpu_layers < plan.layers
     assert plan.vram_bytes < 24 * GIB and plan.ram_bytes > 120e9
-    assert "exps" in plan.load_settings()["override_tensors"]
-    assert 2 < plan.decode_tps < 20  # 3.3 to 14 tokens/s reported for such setups
+    assert "override_tensors" not in plan.load_settings()
+    assert plan.load_settings()["n_gpu_layers"] == plan.gpu_layers
 
 
 def test_apple_budget_is_the_wired_limit_not_the_whole_memory():
@@ -268,3 +273,62 @@ def test_measured_speed_calibrates_every_prediction():
     wild = plan_option(profile, "deepseek-r1-distill-qwen-14b", "Q4_K_M", ctx=16384,
                        speed_scale=100.0)  # fmt: skip
     assert wild.decode_tps == pytest.approx(plain.decode_tps * 4.0)  # clamped
+
+
+# ---------------------------------------------------------------- KV layout and free memory
+
+
+def test_legacy_r1_files_cache_full_keys_and_values():
+    arch = load_catalog().get("deepseek-r1").arch
+    per_token = kv_bytes_per_token(arch, "f16", layout="legacy")
+    assert per_token == 61 * 128 * (192 + 128) * 2  # 4.77 MiB
+    assert per_token / 1024**2 == pytest.approx(4.77, abs=0.01)
+    assert kv_cache_bytes(arch, 16384, layout="legacy") / 1e9 == pytest.approx(82, abs=0.5)
+    assert per_token / kv_bytes_per_token(arch, "f16") == pytest.approx(71, abs=0.5)
+
+
+def test_a_legacy_r1_plan_has_no_flash_attention_and_its_scores_buffer():
+    legacy = plan_option(example("server-8x-h100"), "deepseek-r1", "UD-IQ1_S", ctx=16384)
+    assert legacy.kv_cache_bytes == pytest.approx(81.9e9, rel=0.01)
+    assert not legacy.flash_attn and legacy.load_settings()["flash_attn"] is False
+    # 128 heads × 16K × 512 × 4 bytes of attention scores on each GPU, as llama.cpp reserves
+    assert legacy.compute_bytes >= 8 * 128 * 16384 * 512 * 4
+    mla = plan_option(example("server-8x-h100"), "deepseek-r1-0528", "UD-IQ1_S", ctx=16384)
+    assert mla.flash_attn and mla.kv_cache_bytes < 1.2e9
+    q8 = plan_option(example("server-8x-h100"), "deepseek-r1", "UD-IQ1_S", ctx=16384,
+                     kv_type="q8_0")  # fmt: skip
+    assert q8.mode == "no" and "V cache cannot be quantized" in q8.reason
+
+
+@pytest.mark.parametrize(
+    ("box", "model", "quant"),
+    [
+        (lambda: cuda_box(80, 512, n=2), "deepseek-r1", "UD-IQ1_S"),  # needed ~224 GB of 172
+        (lambda: example("mac-studio-m3-ultra-512gb"), "deepseek-r1", "Q4_K_M"),
+    ],
+)  # fmt: skip
+def test_legacy_r1_no_longer_fits_where_its_cache_does_not(box, model, quant):
+    plan = plan_option(box(), model, quant, ctx=16384)
+    assert plan.mode != "gpu"
+    assert plan.vram_bytes <= budget_for(box()).gpu_total_bytes
+
+
+def laptop_4060() -> HardwareProfile:
+    gpu = GpuInfo("nvidia", "NVIDIA GeForce RTX 4060 Laptop GPU", 8 * GIB, int(8.07e9), 256.0,
+                  "table", True, 0)  # fmt: skip
+    return HardwareProfile("linux", CpuInfo("i7", 8, 16, (), 60.0), RamInfo(32 * GIB, 28 * GIB),
+                           (gpu,), engines=EngineSupport(True, True))  # fmt: skip
+
+
+def test_the_gpu_budget_is_the_free_memory_and_the_words_show_the_total():
+    b = budget_for(laptop_4060())
+    assert b.gpu_bytes == (int(8.07e9),) and b.gpu_installed_bytes == (8 * GIB,)
+    assert b.describe_gpu_memory() == "8.1 GB free of 8.6 GB"
+    for name in EXAMPLES:
+        profile = example(name)
+        for p in rank(profile).options:
+            assert p.vram_bytes <= budget_for(profile).gpu_total_bytes
+    plan = plan_option(laptop_4060(), "deepseek-r1-0528-qwen3-8b", "Q4_K_M", ctx=16384)
+    assert plan.vram_bytes <= 8.07e9
+    if plan.mode == "gpu":
+        assert "free of 8.6 GB" in plan.reason

@@ -1,8 +1,10 @@
 """What a machine offers the planner: accelerator memory, usable RAM, bandwidths.
 
 Built from a `HardwareProfile`. NVIDIA GPUs count when llama.cpp was built with GPU offload
-(or the profile is of another machine and says the GPU is usable); on Apple Silicon the
-accelerator budget is Metal's wired limit, not the whole unified memory. Host RAM keeps a
+(or the profile is of another machine and says the GPU is usable); their budget is the FREE
+memory the probe read (a desktop's display and other programs hold the rest), with the total
+kept beside it for the words. On Apple Silicon the accelerator budget is Metal's wired limit,
+not the whole unified memory. Host RAM keeps a
 reserve for the system and the app: 20% of RAM, at least 2 GiB and at most 16 GiB.
 """
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from app.core.hardware.profile import HardwareProfile
 from app.core.planner.speed import DEFAULT_CPU_BANDWIDTH_GBS
+from app.core.planner.words import gb_words
 
 GIB = 1024**3
 
@@ -19,7 +22,7 @@ GIB = 1024**3
 @dataclass(frozen=True)
 class Budget:
     accel: str  # "cuda", "metal" or "none"
-    gpu_bytes: tuple[int, ...]  # memory of each accelerator device
+    gpu_bytes: tuple[int, ...]  # memory a model may use on each device: free, not total
     gpu_bandwidth_gbs: float | None  # the slowest device's (layers run one after the other)
     ram_bytes: int  # host RAM a model may fill
     ram_total_bytes: int
@@ -29,10 +32,25 @@ class Budget:
     mlx: bool  # MLX usable (Apple Silicon with mlx installed)
     gpu_names: tuple[str, ...] = ()
     speed_scale: float = 1.0  # measured/predicted speed on this machine (model_stats)
+    gpu_installed_bytes: tuple[int, ...] = ()  # each device's total memory (for the words)
 
     @property
     def gpu_total_bytes(self) -> int:
+        """What the plan may fill on the accelerators (the free memory)."""
         return sum(self.gpu_bytes)
+
+    @property
+    def gpu_installed_total_bytes(self) -> int:
+        return sum(self.gpu_installed_bytes) or self.gpu_total_bytes
+
+    def describe_gpu_memory(self) -> str:
+        """The budget in words: "7.5 GB free of 8 GB" (CUDA), "10.9 GB Metal may use of 16 GB"."""
+        free, total = self.gpu_total_bytes, self.gpu_installed_total_bytes
+        if self.accel == "metal":
+            return f"{gb_words(free)} Metal may use of {gb_words(total)}"
+        if total > free:
+            return f"{gb_words(free)} free of {gb_words(total)}"
+        return gb_words(free)
 
     def describe_gpu(self) -> str:
         if self.accel == "metal":
@@ -40,6 +58,11 @@ class Budget:
         if len(self.gpu_names) > 1:
             return f"the {len(self.gpu_names)} GPUs"
         return "the GPU"
+
+
+def free_gpu_bytes(total: int, free: int) -> int:
+    """The free memory when the probe read it (0 < free ≤ total), else the total."""
+    return free if 0 < free <= total else total
 
 
 def ram_reserve_bytes(total: int) -> int:
@@ -72,6 +95,7 @@ def _budget(profile: HardwareProfile) -> Budget:
             unified=True,
             mlx=profile.engines.mlx_installed,
             gpu_names=(apple.chip,),
+            gpu_installed_bytes=(total,),
         )
     gpus = [
         g
@@ -82,7 +106,9 @@ def _budget(profile: HardwareProfile) -> Budget:
         bws = [g.bandwidth_gbs for g in gpus if g.bandwidth_gbs]
         return Budget(
             accel="cuda",
-            gpu_bytes=tuple(g.memory_total_bytes for g in gpus),
+            gpu_bytes=tuple(
+                free_gpu_bytes(g.memory_total_bytes, g.memory_free_bytes) for g in gpus
+            ),  # fmt: skip
             gpu_bandwidth_gbs=min(bws) if bws else None,
             ram_bytes=ram,
             ram_total_bytes=total,
@@ -91,5 +117,6 @@ def _budget(profile: HardwareProfile) -> Budget:
             unified=False,
             mlx=False,
             gpu_names=tuple(g.name for g in gpus),
+            gpu_installed_bytes=tuple(g.memory_total_bytes for g in gpus),
         )
     return Budget("none", (), None, ram, total, cpu_bw, cores, False, False)

@@ -192,8 +192,9 @@ def _plan(model: ModelSpec, source: WeightSource, q: Quant, ctx: int, kv_type: s
     arch = model.arch
     weights = q.size_bytes
     ws = mem.split_weights(arch, weights, q.bits, model.params_b, model.active_params_b)
-    kv = mem.kv_cache_bytes(arch, ctx, kv_type)
-    flash = True
+    layout = source.kv_layout or "mla"
+    kv = mem.kv_cache_bytes(arch, ctx, kv_type, layout=layout)
+    flash = mem.flash_attention_possible(arch, layout)
     gen_tokens = model.thinking_tokens + model.answer_tokens
     base = {
         "model": model.id, "model_name": model.name, "quant": q.name, "format": source.format,
@@ -213,6 +214,11 @@ def _plan(model: ModelSpec, source: WeightSource, q: Quant, ctx: int, kv_type: s
         return _server(base, server_total, comp_gpu, mem.CUDA_OVERHEAD + cpu_ovh,
                        "You chose a serving engine; it needs "
                        f"about {gb_words(server_total)} across its machines.")  # fmt: skip
+    if not flash and kv_type != "f16":
+        return _no(base, server_total, comp_gpu, cpu_ovh,
+                   f"{source.repo} holds the first, non-MLA R1 files: llama.cpp runs them "
+                   "without flash attention, so the V cache cannot be quantized; use an f16 "
+                   "cache, or R1-0528's MLA files.")  # fmt: skip
     if engine == "mlx":
         if not (budget.unified and budget.mlx):
             why = "MLX is not installed" if budget.unified else "this is not an Apple Silicon Mac"
@@ -250,7 +256,11 @@ class _Place:
 
 def _place_gguf(model: ModelSpec, ws: mem.WeightSplit, kv: int, comp_gpu: int, comp_ram: int,
                 cpu_ovh: int, b: Budget) -> _Place | None:  # fmt: skip
-    """Full offload, else experts in RAM (MoE), else a layer split, else CPU, else None."""
+    """Full offload, else a layer split, else CPU, else None.
+
+    No "MoE experts in RAM" here: llama-cpp-python 0.3.x has no tensor buffer overrides (its
+    `Llama` takes no override_tensor; abetlen/llama-cpp-python PR 2007 is still open), so the
+    local engine cannot place them. The llama-server commands keep that route."""
     arch = model.arch
     if b.accel != "none":
         n = len(b.gpu_bytes)
@@ -268,12 +278,6 @@ def _place_gguf(model: ModelSpec, ws: mem.WeightSplit, kv: int, comp_gpu: int, c
         if on_gpu <= cap and fits(on_gpu + fixed_gpu, ws.embedding + host_ovh):
             return _Place("gpu", arch.layers, False, on_gpu + fixed_gpu, ws.embedding + host_ovh,
                           n * comp_gpu, n * dev_ovh + host_ovh)  # fmt: skip
-        if arch.is_moe and not b.unified:
-            on_gpu = ws.total - ws.embedding - ws.expert + kv
-            ram = ws.embedding + ws.expert + comp_ram + host_ovh
-            if on_gpu <= cap and fits(on_gpu + fixed_gpu, ram):
-                return _Place("hybrid", arch.layers, True, on_gpu + fixed_gpu, ram,
-                              n * comp_gpu + comp_ram, n * dev_ovh + host_ovh)  # fmt: skip
         per = ws.per_layer + kv / arch.layers
         layers = min(arch.layers - 1, int(max(0.0, cap - ws.output) // per)) if per else 0
         if layers >= 1:
@@ -349,7 +353,7 @@ def _reason(f: dict[str, Any], b: Budget) -> str:
     slow = "" if (f["answer_seconds"] or math.inf) <= USABLE_ANSWER_SECONDS else " — slow"
     if f["mode"] == "gpu":
         where = (f"Fits entirely in {b.describe_gpu()} ({gb_words(f['vram_bytes'])} of "
-                 f"{gb_words(b.gpu_total_bytes)}) with a {ctx} context")  # fmt: skip
+                 f"{b.describe_gpu_memory()}) with a {ctx} context")  # fmt: skip
     elif f["mode"] == "cpu":
         what = "there is no usable GPU" if b.accel == "none" else "too big for the GPU"
         where = (f"Runs on the CPU from RAM ({gb_words(f['ram_bytes'])} of "
