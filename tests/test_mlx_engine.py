@@ -37,7 +37,7 @@ def collect(gen):
     events = list(gen)
     thinking = "".join(e.thinking for e in events if isinstance(e, TextDelta))
     answer = "".join(e.answer for e in events if isinstance(e, TextDelta))
-    raw = "".join(e.raw for e in events if isinstance(e, TextDelta))
+    raw = events[-1].raw if isinstance(events[-1], StreamDone) else ""  # sent once, at the end
     return events, thinking, answer, raw
 
 
