@@ -39,6 +39,21 @@ from backends.util import process_rss
 
 # KV cache element types the planner may ask for, as ggml type ids (ggml.h).
 KV_TYPES = {"f16": 1, "q8_0": 8}
+_LOG_CALLBACK: Any = None
+
+
+def _install_log_callback(llama_cpp: Any) -> None:
+    """llama.cpp's log lines to stderr, decoded leniently: a line can cut a multi-byte
+    character in two (llama-cpp-python's own callback then raises on every such line)."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is None:
+
+        @llama_cpp.llama_log_callback
+        def log(level: int, text: bytes, user_data: Any) -> None:
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+        _LOG_CALLBACK = log
+        llama_cpp.llama_log_set(log, ctypes.c_void_p(0))
 
 
 class LlamaCppEngine:
@@ -67,6 +82,7 @@ class LlamaCppEngine:
             raise EngineFailure("bad_model", f"Cannot load this model: {exc}.") from exc
         import llama_cpp
 
+        _install_log_callback(llama_cpp)
         self.unload()
         train_ctx = int(header.arch_value("context_length") or 0)
         n_ctx = int(n_ctx or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))

@@ -39,6 +39,9 @@ ANSWER = ["▁The", "▁answer", "▁is", "▁4."]
 THINK_TEXT = "Two plus two makes four."
 ANSWER_TEXT = "The answer is 4."
 LOOP = ["▁Hmm,", "▁let", "▁me", "▁check", "▁again."]
+# "€" is three byte tokens: one character that spans several tokens.
+EURO = ["<0xE2>", "<0x82>", "<0xAC>"]
+EURO_LOOP = ["▁Hmm,", *EURO, "▁let", "▁me", "▁check", "▁again."]
 
 SPECIALS = ["<unk>", BOS, EOS, USER, ASSISTANT, "<think>", "</think>"]
 WORDS = [*THINKING, *ANSWER, *LOOP, "\n\n"]
@@ -65,6 +68,8 @@ def script(kind: str) -> list[list[str]]:
         return [head + tail]
     if kind == "never_closes":
         return [[*head, *LOOP, LOOP[0]], tail]
+    if kind == "euro_loop":  # thinks "Hmm,€ let me check again." forever, 8 tokens a lap
+        return [[*head, *EURO_LOOP, EURO_LOOP[0]], tail]
     raise ValueError(kind)
 
 
@@ -74,6 +79,7 @@ def write_scripted_gguf(
     template: str | None = TEMPLATE_PREOPEN,
     duplicate_token: bool = False,
     n_ctx_train: int = 4096,
+    add_bos: bool = False,
 ) -> Path:
     """Write a scripted llama-architecture GGUF (about 3 MB) and return its path."""
     import gguf
@@ -119,7 +125,7 @@ def write_scripted_gguf(
     w.add_bos_token_id(index[BOS])
     w.add_eos_token_id(index[EOS])
     w.add_unk_token_id(0)
-    w.add_add_bos_token(False)
+    w.add_add_bos_token(add_bos)
     w.add_add_eos_token(False)
     w.add_add_space_prefix(False)
     if template is not None:
