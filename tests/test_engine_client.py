@@ -184,6 +184,19 @@ def test_close_without_waiting_then_start_never_reports_a_crash():
         client.close()
 
 
+@pytest.mark.timeout(30)
+def test_an_engine_that_cannot_start_says_why():
+    dies = EngineClient(command=[sys.executable, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(EngineError) as err:
+        dies.start()
+    assert err.value.kind == "engine_crashed" and "exited with status 3" in err.value.message
+    ready = json.dumps({"event": "ready", "pid": 1, "protocol": 1})
+    old = EngineClient(command=[sys.executable, "-c", f"print({ready!r}); input()"])
+    with pytest.raises(EngineError) as err:
+        old.start()
+    assert "protocol 1" in err.value.message and old.pid is None
+
+
 @pytest.mark.timeout(60)
 def test_closing_under_a_stream_ends_it_in_words_and_the_next_engine_is_clean(
     fake_engine_client,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.engine.events import StreamDone, StreamError, StreamEvent, StreamStarted, TextDelta
-from backends.base import SECRET_ENV_VARS
+from backends.base import PROTOCOL_VERSION, SECRET_ENV_VARS
 from backends.util import describe_exit
 
 log = logging.getLogger(__name__)
@@ -533,14 +533,11 @@ class EngineClient:
         except OSError as exc:
             raise EngineError("engine_crashed", f"The engine could not start: {exc}.") from exc
         self._process = process
-        ready = process.wait_ready(START_TIMEOUT_S)
-        if ready.get("event") != "ready":
+        problem = _start_problem(process.wait_ready(START_TIMEOUT_S))
+        if problem is not None:
             process.stop(0)
-            raise EngineError(
-                ready.get("kind", "engine_crashed"),
-                ready.get("message", ""),
-                "\n".join(process.stderr_tail),
-            )
+            problem.detail = "\n".join(process.stderr_tail)
+            raise problem
         return process
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -684,6 +681,19 @@ class EngineClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _start_problem(ready: dict[str, Any]) -> EngineError | None:
+    """Why a started engine cannot be used (no `ready`, another protocol), or None."""
+    if ready.get("event") != "ready":
+        return _error_from(ready)
+    if ready.get("protocol") != PROTOCOL_VERSION:
+        return EngineError(
+            "internal",
+            f"The engine speaks protocol {ready.get('protocol')}, this Ponder "
+            f"{PROTOCOL_VERSION}: install Ponder again.",
+        )
+    return None
 
 
 def _error_from(reply: dict[str, Any]) -> EngineError:
