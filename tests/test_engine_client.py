@@ -93,6 +93,18 @@ def test_ping_is_answered_during_a_long_load(fake_engine_client):
     assert client.ping()["busy"] is False
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.timeout(30)
+def test_a_fifo_as_the_model_is_refused_at_once(fake_engine_client, tmp_path):
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    with pytest.raises(EngineError) as err:
+        fake_engine_client.load(str(fifo), engine="fake")
+    assert time.monotonic() - t0 < 1 and err.value.kind == "bad_model"
+    assert "not a regular file" in err.value.message
+
+
 @pytest.mark.timeout(60)
 def test_a_late_reply_to_an_abandoned_command_is_dropped(fake_engine_client):
     client = fake_engine_client

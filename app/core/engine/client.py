@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import stat
 import subprocess
 import sys
 import threading
@@ -342,6 +343,20 @@ class _EngineProcess:
             self.forget(key)
 
 
+def refuse_special_file(path: str) -> None:
+    """A FIFO, socket or device as the model would block the engine's reader: refuse it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return  # a URL, or missing: the engine says so in its words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise EngineError(
+            "bad_model",
+            f"{os.path.basename(path)} is not a regular file (a pipe, socket or device): "
+            "choose the model file itself.",
+        )
+
+
 def crash_message(returncode: int | None) -> str:
     """A dead engine in words: how it ended, and what to do."""
     return (
@@ -582,6 +597,7 @@ class EngineClient:
         An answer still streaming is stopped first. A load that takes longer than
         `load_timeout_s` kills the engine and starts a fresh one, so the next load is clean.
         """
+        refuse_special_file(os.fspath(path))
         with self._lock:
             process = self._start_locked()
         self._stop_active(process)
