@@ -13,6 +13,7 @@ process; the client reports it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -286,11 +287,10 @@ class Host:
             thread.start()
 
     def _generate(self, cmd: dict[str, Any], request_id: str, control: GenerationControl) -> None:
-        parts = _PartsSink(self.writer, request_id)
+        emit_parts = functools.partial(self.writer.parts, request_id)
         try:
-            stats = dict(self.engine.generate(cmd, control, self.writer.send, parts))
-            final = {"event": "done", "id": request_id, "raw": stats.pop("raw", parts.raw)}
-            final["stats"] = stats
+            stats = dict(self.engine.generate(cmd, control, self.writer.send, emit_parts))
+            final = {"event": "done", "id": request_id, "raw": stats.pop("raw", ""), "stats": stats}
         except BaseException as exc:  # noqa: BLE001 - reported, the process lives on
             final = error_event(request_id, exc)
         with self._lock:
@@ -314,35 +314,6 @@ class Host:
             job = self._job
         if job is None and self.engine is not None:
             self.engine.unload()
-
-
-class _PartsSink:
-    """What an engine calls with its text: `(thinking, answer, thinking_tokens, answer_tokens)`.
-
-    Engines not yet moved to typed parts call it as `(text, tokens)`: that raw text is passed
-    on as answer text, tags included, until they split it themselves (backends/think_tags.py).
-    """
-
-    def __init__(self, writer: EventWriter, request_id: str) -> None:
-        self._writer = writer
-        self._request_id = request_id
-        self._legacy: list[str] = []
-
-    def __call__(self, *args: Any) -> None:
-        if len(args) == 2:  # the old emit_text(text, tokens)
-            text, tokens = args
-            self._legacy.append(text)
-            self._writer.parts(self._request_id, "", text, 0, int(tokens))
-            return
-        thinking, answer, thinking_tokens, answer_tokens = args
-        self._writer.parts(
-            self._request_id, thinking, answer, int(thinking_tokens), int(answer_tokens)
-        )
-
-    @property
-    def raw(self) -> str:
-        """The raw text of an engine that did not return `raw` itself (old-style engines)."""
-        return "".join(self._legacy)
 
 
 def make_engine(name: str) -> Any:
