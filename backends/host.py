@@ -194,7 +194,7 @@ class Host:
 
     @property
     def state(self) -> str:
-        """ "loading" / "unloading" while a job runs, "generating", or "idle"."""
+        """What the engine does now: "loading", "unloading", "generating" or "idle"."""
         with self._lock:
             if self._job is not None:
                 return self._job_kind.split()[0]
