@@ -35,6 +35,7 @@ class ChatRequest:
     thinking_budget: int | None = None
     answer_reserve: int = DEFAULT_ANSWER_RESERVE
     seed: int | None = None
+    ignore_eos: bool = False  # benchmarks only: keep generating past the end token
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,6 +75,7 @@ def parse_request(cmd: dict[str, Any]) -> ChatRequest:
         thinking_budget=budget if budget and budget > 0 else None,
         answer_reserve=max(0, reserve) if reserve is not None else DEFAULT_ANSWER_RESERVE,
         seed=_int_or_none(p.get("seed"), "seed"),
+        ignore_eos=bool(p.get("ignore_eos", False)),
     )
 
 

@@ -234,7 +234,7 @@ class LlamaCppEngine:
             )  # fmt: skip
             try:
                 for token in tokens:
-                    if llama_cpp_is_eog(self._vocab, token):
+                    if llama_cpp_is_eog(self._vocab, token) and not req.ignore_eos:
                         return "eos"
                     context.append(token)
                     stream.add_bytes(self._piece(token))

@@ -84,6 +84,7 @@ class ThinkSplitter:
         self._at_block_start = True  # leading whitespace of a block is dropped
         self._separate = False  # a second think block starts on a new paragraph
         self._seen_thinking = False
+        self._seen_answer = False
         self.blocks_closed = 0
         self.thinking_tokens = 0
         self.answer_tokens = 0
@@ -137,10 +138,14 @@ class ThinkSplitter:
 
     def feed_thinking(self, text: str, tokens: int = 0) -> Split:
         """Reasoning that arrived in its own field (no tags): all of it is thinking."""
+        if not self._seen_thinking:
+            text = text.lstrip()  # leading whitespace of a block is dropped, as with tags
         return self._record([text] if text else [], [], tokens, 0)
 
     def feed_answer(self, text: str, tokens: int = 0) -> Split:
         """Answer text that arrived in its own field: all of it is answer, never scanned."""
+        if not self._seen_answer:
+            text = text.lstrip()
         return self._record([], [text] if text else [], 0, tokens)
 
     def finish(self) -> Split:
@@ -180,6 +185,7 @@ class ThinkSplitter:
     ) -> Split:
         split = Split("".join(out_thinking), "".join(out_answer), t_tokens, a_tokens)
         self._seen_thinking = self._seen_thinking or bool(split.thinking)
+        self._seen_answer = self._seen_answer or bool(split.answer)
         self.thinking_tokens += t_tokens
         self.answer_tokens += a_tokens
         return split

@@ -652,7 +652,8 @@ class EngineClient:
 
     def chat(self, messages: list[dict[str, str]], temperature: float = 0.6, top_p: float = 0.95,
              max_tokens: int | None = None, thinking_budget: int | None = None,
-             answer_reserve: int = 1024, seed: int | None = None) -> Generation:  # fmt: skip
+             answer_reserve: int = 1024, seed: int | None = None,
+             ignore_eos: bool = False) -> Generation:  # fmt: skip
         """Start an answer; read the returned Generation for its events.
 
         While another answer streams, the new one is refused in words (its only event is a
@@ -661,6 +662,8 @@ class EngineClient:
         params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                   "thinking_budget": thinking_budget, "answer_reserve": answer_reserve,
                   "seed": seed}  # fmt: skip
+        if ignore_eos:  # benchmarks only (bench/long_reasoning.py)
+            params["ignore_eos"] = True
         with self._lock:
             request_id = self._next_id("chat-")
             if self.active is not None:

