@@ -21,10 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from scripted import write_scripted_gguf  # noqa: E402
-
 from app.core.engine.client import EngineClient  # noqa: E402
 from app.core.engine.events import StreamDone, StreamError, TextDelta  # noqa: E402
+from scripted import write_scripted_gguf  # noqa: E402
 
 BLOCK = 2000
 PROMPT = [{"role": "user", "content": "Think about the prime numbers below 100 at length."}]
@@ -85,7 +84,8 @@ def report(name: str, ours: list[float], bare: list[float], n: int) -> None:
     total_ours, total_bare = ours[n - 1] - ours[0], bare[n - 1] - bare[0]
     cost_us = (total_ours - total_bare) / (n - 1) * 1e6
     print(f"whole run: Ponder {n / total_ours:.1f} tok/s, bare {n / total_bare:.1f} tok/s, "
-          f"ratio {total_bare / total_ours:.3f}; Ponder's extra cost {cost_us:+.0f} µs a token")  # fmt: skip
+          f"ratio {total_bare / total_ours:.3f}; Ponder's extra cost {cost_us:+.0f} µs "
+          "a token")  # fmt: skip
     print(f"lowest block ratio {min(x / y for x, y in zip(a, b, strict=True)):.3f}")
 
 
