@@ -1,101 +1,54 @@
-"""Saved conversations: one SQLite database (WAL, synchronous=FULL) with one writer connection.
+"""Saved conversations: one SQLite database (WAL, synchronous=FULL) with one connection.
 
-A streaming assistant message is inserted as `streaming`, updated while it grows and finished
-as `complete`, `partial` or `error`; rows still `streaming` when the store opens (the app was
-killed mid-answer) become `partial`, so nothing saved is lost and the UI can say so. No Qt.
+A streaming assistant message is inserted as `streaming` with its owner (process id and start
+time, app/core/stream_owner.py), grows by appends (`thinking = thinking || ?`: each save
+writes the new text, never the whole message again) and is finished as `complete`, `partial`
+or `error`. When a store opens, `streaming` rows whose owner is gone (the app was killed
+mid-answer) become `partial` with stop reason "interrupted"; a live second instance's answer
+is left alone. Deleted conversations are purged only a day after deletion, so another
+window's Undo still works.
+
+Threads: the connection is shared by the GUI thread and the engine worker thread (which
+appends the streaming text, see app/core/answer_stream.py); every use holds `self._lock`, so
+one statement or transaction runs at a time. No Qt.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("complete", "partial", "error", "streaming")
-ROLES = ("user", "assistant", "system")
-DEFAULT_TITLE = "New chat"
-
-# Each entry upgrades the schema by one version; user_version holds the version reached.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE conversations (
-        id INTEGER PRIMARY KEY,
-        title TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        model TEXT,
-        settings TEXT NOT NULL DEFAULT '{}',
-        deleted_at REAL
-    );
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
-        content TEXT NOT NULL DEFAULT '',
-        thinking TEXT NOT NULL DEFAULT '',
-        raw TEXT NOT NULL DEFAULT '',
-        model TEXT,
-        settings TEXT NOT NULL DEFAULT '{}',
-        stats TEXT NOT NULL DEFAULT '{}',
-        status TEXT NOT NULL DEFAULT 'complete'
-            CHECK (status IN ('complete', 'partial', 'error', 'streaming')),
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        UNIQUE (conversation_id, position)
-    );
-    CREATE INDEX conversations_by_update ON conversations(deleted_at, updated_at DESC);
-    """,
+from app.core import stream_owner
+from app.core.chat_schema import (
+    DEFAULT_TITLE,
+    MIGRATIONS,
+    ROLES,
+    SCHEMA_VERSION,
+    STATUSES,
+    Conversation,
+    Message,
+    StoreError,
+    default_db_path,
+    title_from_text,
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+from app.core.history import model_history
 
-
-class StoreError(Exception):
-    """The chat database cannot be used; `message` says why in words."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
-    model: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    deleted_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    conversation_id: int
-    position: int
-    role: str
-    content: str = ""  # the answer (or the user's text)
-    thinking: str = ""
-    raw: str = ""  # exactly what the model produced, tags included
-    model: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
-    status: str = "complete"
-    created_at: float = 0.0
-    updated_at: float = 0.0
-
-
-def default_db_path() -> Path:
-    """Where chats live: the platform's user data folder for Ponder."""
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("Ponder", appauthor=False)) / "chats.sqlite3"
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChatStore",
+    "Conversation",
+    "Message",
+    "StoreError",
+    "default_db_path",
+    "title_from_text",
+]
+PURGE_AFTER_S = 86_400.0  # deleted conversations stay restorable (Undo) for a day
 
 
 def _like(text: str) -> str:
@@ -104,31 +57,41 @@ def _like(text: str) -> str:
 
 
 class ChatStore:
-    """Conversations and their messages. Use from one thread (the GUI thread)."""
+    """Conversations and their messages; safe to use from several threads (one lock)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
-        with self._write():
-            self._db.execute("UPDATE messages SET status = 'partial' WHERE status = 'streaming'")
+        self.recover_interrupted()
 
     # -- plumbing ------------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    @property
+    def _key(self) -> str:
+        return str(self.path)
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -146,10 +109,11 @@ class ChatStore:
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._rows("PRAGMA user_version")[0][0])
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> ChatStore:
         return self
@@ -190,14 +154,12 @@ class ChatStore:
         return self.conversation(int(cur.lastrowid or 0))  # type: ignore[return-value]
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        row = self._db.execute(
-            "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-        ).fetchone()
-        return self._conversation(row) if row else None
+        rows = self._rows("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        return self._conversation(rows[0]) if rows else None
 
     def conversations(self) -> list[Conversation]:
         """Every conversation not deleted, most recently updated first."""
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM conversations WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC"
         )
         return [self._conversation(r) for r in rows]
@@ -207,7 +169,7 @@ class ChatStore:
         if not text.strip():
             return self.conversations()
         pattern = _like(text.strip())
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM conversations c WHERE deleted_at IS NULL AND ("
             " c.title LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m"
             " WHERE m.conversation_id = c.id AND m.content LIKE ?1 ESCAPE '\\'))"
@@ -246,8 +208,11 @@ class ChatStore:
                 "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
             )
 
-    def purge_deleted(self, older_than_s: float = 0.0) -> int:
-        """Remove deleted conversations for good; returns how many."""
+    def purge_deleted(self, older_than_s: float = PURGE_AFTER_S) -> int:
+        """Remove conversations deleted more than `older_than_s` ago for good; returns how many.
+
+        Start-up calls this with the default: another instance's Undo keeps working for a day.
+        """
         with self._write() as db:
             cur = db.execute(
                 "DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?",
@@ -257,15 +222,15 @@ class ChatStore:
 
     # -- messages ------------------------------------------------------------------------
     def messages(self, conversation_id: int) -> list[Message]:
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY position",
             (conversation_id,),
         )
         return [self._message(r) for r in rows]
 
     def message(self, message_id: int) -> Message | None:
-        row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return self._message(row) if row else None
+        rows = self._rows("SELECT * FROM messages WHERE id = ?", (message_id,))
+        return self._message(rows[0]) if rows else None
 
     def add_message(
         self,
@@ -280,10 +245,12 @@ class ChatStore:
         stats: dict[str, Any] | None = None,
         status: str = "complete",
     ) -> Message:
-        """Append a message at the end of the conversation."""
+        """Append a message at the end of the conversation (a `streaming` one records this
+        process as its owner)."""
         if role not in ROLES or status not in STATUSES:
             raise ValueError(f"bad role or status: {role!r}, {status!r}")
         now = time.time()
+        owner = stream_owner.this_process() if status == "streaming" else None
         with self._write() as db:
             (last,) = db.execute(
                 "SELECT COALESCE(MAX(position), -1) FROM messages WHERE conversation_id = ?",
@@ -291,8 +258,8 @@ class ChatStore:
             ).fetchone()
             cur = db.execute(
                 "INSERT INTO messages (conversation_id, position, role, content, thinking, raw,"
-                " model, settings, stats, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " model, settings, stats, status, created_at, updated_at, owner_pid,"
+                " owner_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     last + 1,
@@ -306,6 +273,8 @@ class ChatStore:
                     status,
                     now,
                     now,
+                    owner.pid if owner else None,
+                    owner.started if owner else None,
                 ),
             )
             if role == "user" and last < 0:
@@ -322,19 +291,48 @@ class ChatStore:
         model: str | None = None,
         settings: dict[str, Any] | None = None,
     ) -> Message:
-        """Insert the assistant message that is about to stream, as `streaming`."""
-        return self.add_message(
+        """Insert the assistant message that is about to stream, as `streaming`, owned by
+        this process until `finish_message`."""
+        msg = self.add_message(
             conversation_id, "assistant", model=model, settings=settings, status="streaming"
         )
+        stream_owner.register(self._key, msg.id)
+        return msg
 
-    def update_streaming(self, message_id: int, content: str, thinking: str, raw: str) -> None:
-        """Save the text so far of a streaming message (call at least once a second)."""
+    def append_streaming(
+        self, message_id: int, thinking: str, answer: str, stats: dict[str, Any] | None = None
+    ) -> None:
+        """Append new text to a streaming message (and replace its small stats): the cost
+        depends on the new text, not on how long the message already is."""
         with self._write() as db:
             db.execute(
-                "UPDATE messages SET content = ?, thinking = ?, raw = ?, updated_at = ?"
-                " WHERE id = ?",
-                (content, thinking, raw, time.time(), message_id),
-            )
+                "UPDATE messages SET thinking = thinking || ?, content = content || ?,"
+                " stats = COALESCE(?, stats), updated_at = ? WHERE id = ?",
+                (thinking, answer, json.dumps(stats) if stats is not None else None,
+                 time.time(), message_id),
+            )  # fmt: skip
+
+    def recover_interrupted(self) -> int:
+        """Mark `streaming` rows whose owner is gone as partial, stop reason "interrupted";
+        a live owner's row (another instance still answering) is left alone."""
+        rows = self._rows(
+            "SELECT id, stats, owner_pid, owner_started FROM messages WHERE status = 'streaming'"
+        )
+        orphans = [
+            r for r in rows
+            if not stream_owner.is_alive(self._key, r["id"], r["owner_pid"], r["owner_started"])
+        ]  # fmt: skip
+        if not orphans:
+            return 0
+        with self._write() as db:
+            for r in orphans:
+                stats = {**json.loads(r["stats"] or "{}"), "stop_reason": "interrupted"}
+                db.execute(
+                    "UPDATE messages SET status = 'partial', stats = ? WHERE id = ?"
+                    " AND status = 'streaming'",
+                    (json.dumps(stats), r["id"]),
+                )
+        return len(orphans)
 
     def finish_message(
         self,
@@ -349,6 +347,7 @@ class ChatStore:
         if status not in ("complete", "partial", "error"):
             raise ValueError(f"bad final status {status!r}")
         now = time.time()
+        stream_owner.unregister(self._key, message_id)
         with self._write() as db:
             db.execute(
                 "UPDATE messages SET content = ?, thinking = ?, raw = ?, stats = ?, status = ?,"
@@ -379,26 +378,8 @@ class ChatStore:
         return removed
 
     def history_for_model(self, conversation_id: int) -> list[dict[str, str]]:
-        """The turns to send to the model: [{role, content}], never earlier turns' thinking.
-
-        Failed or empty assistant turns are left out, and so are turns before the
-        conversation's `history_from` position (old turns dropped to fit the context).
-        """
+        """The turns to send to the model (app/core/history.py): never earlier turns'
+        thinking, roles alternating, nothing before the `history_from` position."""
         conv = self.conversation(conversation_id)
         start = int(conv.settings.get("history_from", 0)) if conv else 0
-        history = []
-        for m in self.messages(conversation_id):
-            if m.position < start or m.status == "streaming":
-                continue
-            if m.role == "assistant" and (m.status == "error" or not m.content.strip()):
-                continue
-            history.append({"role": m.role, "content": m.content})
-        return history
-
-
-def title_from_text(text: str, limit: int = 60) -> str:
-    """A conversation title from its first message: one line, at most `limit` characters."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line or DEFAULT_TITLE
-    return line[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+        return model_history(self.messages(conversation_id), start)

@@ -3,6 +3,11 @@
 Each knob carries a one-line explanation for the settings panel. DeepSeek-R1 and its
 distills: temperature 0.6, top-p 0.95, no system prompt (instructions go in the user turn),
 thinking budget off. Also a rough token estimate for the context meter. No Qt.
+
+Length policy for thinking models: no answer length cap by default (`max_tokens` None: the
+answer may use the rest of the context). The engine keeps `answer_reserve` tokens (about
+1,024) for the answer: when the thinking reaches the context minus the reserve it ends the
+thinking as Answer now does, the model answers, and the message says so (`ending_note`).
 """
 
 from __future__ import annotations
@@ -11,14 +16,21 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+DEFAULT_ANSWER_RESERVE = 1024
+LEGACY_MAX_TOKENS = 4096  # the old presets' cap, saved in conversations before the reserve
+MIN_THINKING_ROOM = 1024  # a new turn should leave at least this much room to think
+CONTEXT_NOTE = "Thinking was cut short to leave room for the answer (context full)."
+BUDGET_NOTE = "Thinking was cut short at the thinking budget."
+
 
 @dataclass(frozen=True)
 class GenerationSettings:
     temperature: float = 0.6
     top_p: float = 0.95
-    max_tokens: int = 4096
+    max_tokens: int | None = None  # None: the answer may use the rest of the context
     thinking_budget: int | None = None  # tokens of thinking before the model must answer
     system_prompt: str = ""
+    answer_reserve: int = DEFAULT_ANSWER_RESERVE  # context kept for the answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -27,9 +39,16 @@ class GenerationSettings:
     def from_dict(cls, data: dict[str, Any] | None, base: GenerationSettings | None = None):
         """Settings from a saved dict; unknown keys are ignored, missing ones come from base."""
         base = base or cls()
-        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        data = data or {}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         budget = known.get("thinking_budget", base.thinking_budget)
         known["thinking_budget"] = int(budget) if budget else None
+        limit = known.get("max_tokens", base.max_tokens)
+        if "answer_reserve" not in data and limit == LEGACY_MAX_TOKENS:
+            limit = base.max_tokens  # saved before the reserve existed: the old default cap
+        known["max_tokens"] = int(limit) if limit else None
+        reserve = known.get("answer_reserve", base.answer_reserve)
+        known["answer_reserve"] = max(0, int(reserve)) if reserve is not None else 0
         return replace(base, **known)
 
     def engine_kwargs(self) -> dict[str, Any]:
@@ -39,6 +58,7 @@ class GenerationSettings:
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "thinking_budget": self.thinking_budget,
+            "answer_reserve": self.answer_reserve,
         }
 
 
@@ -72,9 +92,19 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "max_tokens",
         "Answer length limit",
-        "The most tokens the model may write per answer, thinking included.",
-        64,
+        "The most tokens the model may write per answer, thinking included "
+        "(none: the rest of the context).",
+        0,
         131072,
+        256,
+    ),
+    Knob(
+        "answer_reserve",
+        "Room kept for the answer",
+        "When the thinking fills the context up to this many tokens, it is cut short and "
+        "the model answers.",
+        0,
+        16384,
         256,
     ),
     Knob(
@@ -114,7 +144,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset(
         "DeepSeek-R1",
         r"deepseek[-_ ]?r1|r1[-_ ]distill|r1-0528",
-        GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=4096),
+        GenerationSettings(temperature=0.6, top_p=0.95),
         system_prompt_supported=False,
         note=R1_NOTE,
         math_hint="Please reason step by step, and put your final answer within \\boxed{}.",
@@ -122,7 +152,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset(
         "Qwen3 / QwQ",
         r"qwen3|qwq",
-        GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=4096),
+        GenerationSettings(temperature=0.6, top_p=0.95),
         note="Qwen recommends temperature 0.6 and top-p 0.95 for thinking mode.",
     ),
     Preset("Other", r".*", GenerationSettings(), note="Generic defaults for a thinking model."),
@@ -187,9 +217,21 @@ class ContextUse:
         return next_prompt + reserve <= self.n_ctx
 
 
-def answer_reserve(settings: GenerationSettings, n_ctx: int) -> int:
-    """Room to leave for thinking plus answer: the length limit, at most half the context."""
-    return max(256, min(settings.max_tokens, n_ctx // 2))
+def room_to_answer(settings: GenerationSettings, n_ctx: int) -> int:
+    """Room a new prompt must leave for thinking plus answer: the length limit if one is set,
+    else the answer reserve plus some room to think; at most half the context."""
+    wanted = settings.max_tokens or settings.answer_reserve + MIN_THINKING_ROOM
+    return max(256, min(wanted, n_ctx // 2))
+
+
+def ending_note(stats: dict[str, Any]) -> str | None:
+    """What to say under an answer whose thinking the engine cut short, or None."""
+    by = stats.get("thinking_ended_by")
+    if by == "context":
+        return CONTEXT_NOTE
+    if by == "budget":
+        return BUDGET_NOTE
+    return None
 
 
 _QUANT = re.compile(
