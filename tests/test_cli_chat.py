@@ -49,3 +49,80 @@ def test_chat_with_a_corrupt_model_says_why(scripted_models):
 def test_cli_without_a_command_prints_help():
     out = run_cli()
     assert out.returncode == 2 and "chat" in out.stdout
+
+
+def test_chat_says_when_the_thinking_was_cut_short_for_the_answer(scripted_models):
+    out = run_cli("chat", "--ctx", "2048", "--model", str(scripted_models.never_closes), "Go")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ANSWER_TEXT  # a thinking that fills the context gets an answer
+    assert "Thinking was cut short to leave room for the answer (context full)." in out.stderr
+
+
+class _Args:
+    def __init__(self, model: str) -> None:
+        self.question, self.model, self.ctx, self.gpu_layers, self.threads = "q", model, 8192, 0, 1
+        self.max_tokens, self.answer_reserve, self.temperature, self.top_p = None, 1024, 0.6, 0.95
+        self.thinking_budget, self.seed, self.json = None, None, False
+
+
+def _cli_with(monkeypatch, tmp_path, client):
+    import app.core.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "EngineClient", lambda: client)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    return _Args(str(model))
+
+
+def _ctrl_c_when(predicate, times: int = 1, after_s: float = 0.0) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    def press() -> None:
+        deadline = time.monotonic() + 10
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(after_s)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+
+    threading.Thread(target=press, daemon=True).start()
+
+
+def test_first_ctrl_c_stops_the_answer_and_keeps_it(monkeypatch, tmp_path, capsys):
+    from app.commands.chat import run
+    from app.ui.scripted_engine import Script, ScriptedClient
+
+    client = ScriptedClient(Script(thinking=[" step"] * 2000, rate=200))
+    args = _cli_with(monkeypatch, tmp_path, client)
+    _ctrl_c_when(lambda: bool(client.generations), after_s=0.3)  # about 60 tokens in
+    assert run(args) == 130
+    err = capsys.readouterr().err
+    assert "Stopping… (Ctrl-C again to quit)" in err
+    assert "Thinking: step step step" in err  # the partial thinking was printed, and kept
+    assert "cancelled (stopped while still thinking)]" in err
+    assert client.generations[0].cancelled
+
+
+def test_a_second_ctrl_c_quits_even_if_the_engine_hangs(monkeypatch, tmp_path, capsys):
+    from app.commands.chat import run
+    from app.ui.scripted_engine import Script, ScriptedClient
+
+    client = ScriptedClient(Script(pause_at=2))  # waits at token 2: ignores Stop
+    client.chat = _ignoring_cancel(client.chat)
+    args = _cli_with(monkeypatch, tmp_path, client)
+    _ctrl_c_when(lambda: bool(client.generations) and client.generations[0].paused.is_set(), 2)
+    assert run(args) == 130
+    assert "quit" in capsys.readouterr().err
+
+
+def _ignoring_cancel(chat):
+    def wrapped(*a, **k):
+        gen = chat(*a, **k)
+        gen.cancel = lambda: None  # a hung engine: Stop does nothing
+        return gen
+
+    return wrapped

@@ -56,7 +56,7 @@ def test_send_streams_thinking_live_then_collapses_when_the_answer_starts(make_w
     type_and_send(qtbot, w, "What is 2+2?")
     assert w.composer.input.toPlainText() == ""
     msg = w.chat.last_assistant()
-    qtbot.waitUntil(lambda: msg.thinking.text() == " Two plus two", timeout=5000)
+    qtbot.waitUntil(lambda: msg.thinking.text() == "Two plus two", timeout=5000)
     assert msg.thinking.live and msg.thinking.is_open
     assert msg.thinking.header.text().startswith("Thinking… ")
     assert msg.thinking.header.text().endswith("· 3 tokens")
@@ -65,7 +65,7 @@ def test_send_streams_thinking_live_then_collapses_when_the_answer_starts(make_w
     wait_idle(qtbot, w)
     assert not msg.thinking.is_open
     assert msg.thinking.header.text().startswith("Thought for ")
-    assert msg.thinking.header.text().endswith("· 5 tokens")
+    assert msg.thinking.header.text().endswith("· 6 tokens")  # the closing tag too
     assert msg.answer.toPlainText().strip() == "The answer is 4."  # Markdown rendered
     assert w.composer.send_button.isVisible() and not w.composer.answer_now_button.isVisible()
     qtbot.mouseClick(msg.thinking.header, Qt.MouseButton.LeftButton)
@@ -74,8 +74,9 @@ def test_send_streams_thinking_live_then_collapses_when_the_answer_starts(make_w
     assert conv.title == "What is 2+2?"
     user, answer = w.store.messages(conv.id)
     assert (answer.status, answer.content) == ("complete", "The answer is **4**.")
-    assert answer.thinking == " Two plus two is four." and "</think>" in answer.raw
-    assert answer.stats["thinking_tokens"] == 5 and answer.settings["temperature"] == 0.6
+    assert answer.thinking == "Two plus two is four." and "</think>" in answer.raw
+    assert answer.stats["thinking_tokens"] == 6 and answer.settings["temperature"] == 0.6
+    assert answer.stats["answer_tokens"] == 4  # exact: the closing tag counts as thinking
     assert client.calls[0] == [{"role": "user", "content": "What is 2+2?"}]
 
 
@@ -99,7 +100,7 @@ def test_stop_keeps_the_partial_thinking_and_says_so(make_window, qtbot):
     assert msg.thinking.is_open and "Ended while thinking (stopped)" in msg.thinking.header.text()
     assert "partial" in msg.note.text()
     saved = w.store.messages(w.controller.conversation_id)[-1]
-    assert saved.status == "partial" and saved.thinking == " Two plus"
+    assert saved.status == "partial" and saved.thinking == "Two plus"
     assert saved.stats["stop_reason"] == "cancelled"
 
 
@@ -123,7 +124,7 @@ def test_answer_now_ends_the_thinking_and_the_model_answers(make_window, qtbot):
     qtbot.mouseClick(w.composer.answer_now_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, w)
     assert client.generations[0].answer_requested
-    assert msg.thinking.text() == " Two plus" and not msg.thinking.is_open
+    assert msg.thinking.text() == "Two plus" and not msg.thinking.is_open
     assert msg.answer.toPlainText().strip() == "The answer is 4."
     assert w.store.messages(w.controller.conversation_id)[-1].status == "complete"
 
@@ -200,7 +201,7 @@ def test_engine_crash_mid_answer_is_shown_with_a_reload_button(make_window, qtbo
     assert "Engine stopped" in w.model_label.text()
     saved = w.store.messages(w.controller.conversation_id)[-1]
     assert saved.status == "error" and saved.stats["error"]["kind"] == "engine_crashed"
-    assert saved.thinking == " Two plus two is four." and saved.content == "The"
+    assert saved.thinking == "Two plus two is four." and saved.content == "The"
     with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
         qtbot.mouseClick(msg.error_card.reload_button, Qt.MouseButton.LeftButton)
     assert client.closed >= 1 and len(client.loads) == 2
@@ -230,23 +231,25 @@ def test_sending_without_a_model_asks_for_one(make_window, qtbot):
 def test_a_restart_shows_the_saved_conversation_with_its_partial_message(
     make_window, qtbot, tmp_path
 ):
+    from app.core import stream_owner
+
     db = tmp_path / "restart.sqlite3"
     client = ScriptedClient(Script(pause_at=3))
     w = make_window(client=client, db=db)
     type_and_send(qtbot, w, "interrupted question")
     msg = w.chat.last_assistant()
     qtbot.waitUntil(lambda: msg.thinking.tokens == 3, timeout=5000)
-    w.controller.save_progress()  # what the one-second timer does
-    # a kill: the store is left as is (no close, no finish)
-    w.controller.stream = None
-    client.generations[0].cancel()
+    message_id = w.controller.stream.answer.message_id
+    # the worker thread appends the text within a second, while the answer waits
+    qtbot.waitUntil(lambda: w.store.message(message_id).thinking == "Two plus two", timeout=3000)
+    stream_owner.unregister(str(db), message_id)  # as if its process had been killed
     w2 = make_window(db=db, load=False)
     (conv,) = w2.store.conversations()
     w2.sidebar.list.setCurrentRow(0)
     assert w2.controller.conversation_id == conv.id
     user, answer = w2.chat.messages
     assert user.label.text() == "interrupted question"
-    assert answer.thinking.text() == " Two plus two" and answer.thinking.is_open
+    assert answer.thinking.text() == "Two plus two" and answer.thinking.is_open
     assert "Interrupted" in answer.note.text()
     assert w2.store.messages(conv.id)[-1].status == "partial"
 
@@ -305,7 +308,7 @@ def test_markdown_answer_has_boxed_highlight_code_copy_and_raw_view(make_window,
     msg.answer.anchorClicked.emit(QUrl("copy:0"))
     assert QApplication.clipboard().text() == "print(2000)"
     qtbot.mouseClick(msg.copy_thinking_button, Qt.MouseButton.LeftButton)
-    assert QApplication.clipboard().text() == " Two plus two is four."
+    assert QApplication.clipboard().text() == "Two plus two is four."
     qtbot.mouseClick(msg.raw_button, Qt.MouseButton.LeftButton)
     assert msg.raw_view.isVisible() and "</think>" in msg.raw_view.toPlainText()
 
@@ -366,3 +369,80 @@ def test_a_saved_server_model_loads_through_the_remote_engine(make_window, qtbot
     with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
         w.controller.load_model("/models/local.gguf")
     assert w.composer.can_steer and w.composer.budget.isEnabled()
+
+
+def test_after_a_stopped_turn_the_next_prompt_keeps_roles_alternating(make_window, qtbot):
+    client = ScriptedClient(Script(pause_at=2), Script())
+    w = make_window(client=client)
+    type_and_send(qtbot, w, "first try")
+    qtbot.waitUntil(lambda: bool(client.generations) and client.generations[0].paused.is_set())
+    qtbot.keyClick(w.composer.input, Qt.Key.Key_Escape)
+    wait_idle(qtbot, w)
+    type_and_send(qtbot, w, "second try")
+    wait_idle(qtbot, w)
+    # the stopped turn had no answer: it is not sent, and the two questions become one turn
+    assert client.calls[-1] == [{"role": "user", "content": "first try\n\nsecond try"}]
+    assert len(w.chat.messages) == 4  # everything is still shown
+
+
+def test_loading_a_model_while_answering_stops_the_answer_first(make_window, qtbot):
+    client = ScriptedClient(Script(thinking=[" step"] * 400, rate=100), Script())
+    w = make_window(client=client)
+    measured: list[str] = []
+    w.controller.sig_answer_measured.connect(lambda path, done, n_ctx: measured.append(path))
+    type_and_send(qtbot, w, "long question")
+    msg = w.chat.last_assistant()
+    qtbot.waitUntil(lambda: msg.thinking.tokens >= 5, timeout=5000)
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        w.controller.load_model("/models/other-Q8_0.gguf")
+    wait_idle(qtbot, w)
+    saved = w.store.messages(w.controller.conversation_id)[-1]
+    assert saved.status == "partial" and saved.stats["stop_reason"] == "cancelled"
+    assert client.generations[0].cancelled and client.loads[-1] == "/models/other-Q8_0.gguf"
+    qtbot.waitUntil(lambda: bool(measured), timeout=3000)
+    assert measured == ["/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf"]  # not the new one
+
+
+def test_a_full_disk_ends_the_answer_with_words_not_an_endless_thinking(
+    make_window, qtbot, tmp_path
+):
+    import sqlite3
+
+    from app.core.stream_owner import DISK_FULL
+
+    class FullDisk(ChatStore):
+        def append_streaming(self, *a, **k):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    client = ScriptedClient(Script(thinking=[" step"] * 200, rate=50))
+    apply_theme(QApplication.instance(), dark=False)
+    w = MainWindow(FullDisk(tmp_path / "full.sqlite3"), client)
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        w.controller.load_model("/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf")
+    type_and_send(qtbot, w, "a long answer")
+    msg = w.chat.last_assistant()
+    wait_idle(qtbot, w)  # the first save (after a second) fails: the answer stops
+    assert client.generations[0].cancelled
+    assert msg.error_card is not None and msg.error_card.message.text() == DISK_FULL
+    assert not msg.thinking.live and msg.thinking.tokens > 0  # the text so far stays shown
+    assert w.composer.send_button.isVisible()
+    w.close()
+    w.store.close()
+
+
+def test_thinking_cut_short_for_the_answer_is_said_under_it(make_window, qtbot):
+    client = ScriptedClient(Script(thinking=[" hmm"] * 1200))
+    w = make_window(client=client, load=False)
+    w.controller.n_ctx = 1024
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        w.controller.load_model("/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf")
+    type_and_send(qtbot, w, "hard")
+    wait_idle(qtbot, w)
+    msg = w.chat.last_assistant()
+    assert msg.answer.toPlainText().strip() == "The answer is 4."
+    assert "Thinking was cut short to leave room for the answer" in msg.note.text()
+    assert client.params[-1]["max_tokens"] is None and client.params[-1]["answer_reserve"] == 512
+    saved = w.store.messages(w.controller.conversation_id)[-1]
+    assert saved.stats["thinking_ended_by"] == "context" and saved.status == "complete"

@@ -1,5 +1,6 @@
-"""The engine worker: events reach the GUI thread batched by time, first one at once; errors
-are reported, never swallowed; cancel works before and during a stream."""
+"""The engine worker: events reach the GUI thread as the engine batched them (no second
+batching), with exact token counts; errors are reported, never swallowed; Stop works before
+and during a stream; shutdown saves the answer as interrupted."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 
 from PySide6.QtCore import QObject, QThread
 
+from app.core.answer_stream import AnswerStream
 from app.core.engine.events import StreamDone, StreamStarted, TextDelta
 from app.ui.engine_worker import EngineBridge
 from app.ui.scripted_engine import Script, ScriptedClient
@@ -20,30 +22,18 @@ class Recorder(QObject):
         self.events: list[tuple] = []
         self.threads: set[object] = set()
         w = bridge.worker
-        w.sig_started.connect(self.on_started)
-        w.sig_thinking_delta.connect(self.on_thinking)
-        w.sig_answer_delta.connect(self.on_answer)
-        w.sig_raw_delta.connect(self.on_raw)
-        w.sig_done.connect(self.on_done)
-        w.sig_error.connect(self.on_error)
+        w.sig_started.connect(self.on_started)  # methods: queued to this (GUI) thread
+        w.sig_delta.connect(self.on_delta)
+        w.sig_finished.connect(self.on_finished)
 
     def on_started(self, *a):
         self.add("started", a)
 
-    def on_thinking(self, *a):
-        self.add("thinking", a)
+    def on_delta(self, *a):
+        self.add("delta", a)
 
-    def on_answer(self, *a):
-        self.add("answer", a)
-
-    def on_raw(self, *a):
-        self.add("raw", a)
-
-    def on_done(self, *a):
-        self.add("done", a)
-
-    def on_error(self, *a):
-        self.add("error", a)
+    def on_finished(self, *a):
+        self.add("finished", a)
 
     def add(self, kind: str, args: tuple) -> None:
         self.threads.add(QThread.currentThread())
@@ -52,71 +42,84 @@ class Recorder(QObject):
     def kinds(self) -> list[str]:
         return [e[0] for e in self.events]
 
-    def text(self, kind: str) -> str:
-        return "".join(e[2] for e in self.events if e[0] == kind)
+    def deltas(self) -> list[TextDelta]:
+        return [e[2] for e in self.events if e[0] == "delta"]
 
-    def tokens(self, kind: str) -> int:
-        return sum(e[3] for e in self.events if e[0] == kind)
+    def result(self):
+        return next(e[2] for e in self.events if e[0] == "finished")
 
 
-class GatedGeneration:
-    """Yields a first delta, then waits for `go` before a burst of 2,000 tiny deltas."""
+class PlayedGeneration:
+    """Plays events; the first delta, then waits for `go` before the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: list) -> None:
+        self.events = list(events)
         self.go = threading.Event()
+        self.cancelled = False
 
     def cancel(self) -> None:
+        self.cancelled = True
         self.go.set()
 
     def answer_now(self) -> None:
         pass
 
-    def __iter__(self):
-        yield StreamStarted("g", 3, True)
-        yield TextDelta("g", "first", "", "first", 1)
-        self.go.wait(10)
-        for _ in range(2000):
-            yield TextDelta("g", "x", "", "x", 1)
-        yield TextDelta("g", "", "", "</think>", 1)
-        yield TextDelta("g", "", "answer", "answer", 1)
-        yield StreamDone("g", "eos", 2003, 3, 0.1, 100.0, 1.0, 2001)
+    def next_event(self, timeout_s=None):
+        if len(self.events) < 4 and not self.go.wait(timeout_s):
+            return None
+        return self.events.pop(0) if self.events else None
 
 
-class GatedClient(ScriptedClient):
+class PlayedClient(ScriptedClient):
+    def __init__(self, events: list) -> None:
+        super().__init__()
+        self.gen = PlayedGeneration(events)
+
     def chat(self, messages, **params):
-        self.gen = GatedGeneration()
+        self.calls.append(messages)
         return self.gen
 
 
-def test_first_event_is_not_delayed_and_later_ones_are_batched(qtbot):
-    client = GatedClient()
-    bridge = EngineBridge(client, batch_s=0.05)
+def answer() -> AnswerStream:
+    return AnswerStream([{"role": "user", "content": "q"}], {"max_tokens": None})
+
+
+def test_deltas_are_forwarded_as_the_engine_sent_them_with_exact_tokens(qtbot):
+    burst = [TextDelta("g", "x" * 50, "", 50, 0) for _ in range(3)]
+    events = [StreamStarted("g", 3, True), TextDelta("g", "first", "", 1, 0), *burst,
+              TextDelta("g", "", "answer", 1, 1),  # the closing tag counts with the thinking
+              StreamDone("g", "eos", 153, 3, 0.1, 100.0, 1.0, 152, answer_tokens=1,
+                         raw="first" + "x" * 150 + "</think>answer")]  # fmt: skip
+    client = PlayedClient(events)
+    bridge = EngineBridge(client)
     rec = Recorder(bridge)
     try:
-        job = bridge.generate([{"role": "user", "content": "q"}])
-        qtbot.waitUntil(lambda: "thinking" in rec.kinds(), timeout=3000)
-        assert rec.events[1] == ("thinking", job, "first", 1)  # before the burst is released
+        job = bridge.generate(answer())
+        qtbot.waitUntil(lambda: "delta" in rec.kinds(), timeout=3000)
+        assert rec.events[1] == ("delta", job, events[1])  # the first one before the rest
         client.gen.go.set()
-        qtbot.waitUntil(lambda: "done" in rec.kinds(), timeout=5000)
-        assert rec.text("thinking") == "first" + "x" * 2000
-        assert rec.tokens("thinking") == 2002  # the tag counts with the thinking
-        assert rec.text("answer") == "answer" and rec.tokens("answer") == 1
-        assert rec.text("raw").endswith("</think>answer")
-        assert rec.kinds().count("thinking") < 50  # 2,000 deltas, a few batches
+        qtbot.waitUntil(lambda: "finished" in rec.kinds(), timeout=5000)
+        assert rec.deltas() == events[1:6]  # one signal per engine batch, nothing re-batched
+        assert sum(d.thinking_tokens for d in rec.deltas()) == 152
+        result = rec.result()
+        assert result.status == "complete" and result.raw.endswith("</think>answer")
+        assert result.thinking == "first" + "x" * 150 and result.answer == "answer"
+        assert (result.stats["thinking_tokens"], result.stats["answer_tokens"]) == (152, 1)
         assert rec.threads == {QThread.currentThread()}  # delivered on the GUI thread
     finally:
         bridge.shutdown()
 
 
-def test_cancel_before_the_worker_starts_the_job(qtbot):
+def test_stop_before_the_worker_starts_the_job(qtbot):
     client = ScriptedClient()
     bridge = EngineBridge(client)
     rec = Recorder(bridge)
     try:
-        bridge.cancel(1)
-        bridge.generate([{"role": "user", "content": "q"}])
-        qtbot.waitUntil(lambda: "done" in rec.kinds(), timeout=3000)
-        assert rec.kinds() == ["done"] and rec.events[0][2].stop_reason == "cancelled"
+        stream = answer()
+        stream.cancel()
+        bridge.generate(stream)
+        qtbot.waitUntil(lambda: "finished" in rec.kinds(), timeout=3000)
+        assert rec.kinds() == ["finished"] and rec.result().stop_reason == "cancelled"
         assert client.calls == []
     finally:
         bridge.shutdown()
@@ -125,26 +128,30 @@ def test_cancel_before_the_worker_starts_the_job(qtbot):
 def test_exception_inside_the_stream_is_reported(qtbot):
     class Broken(ScriptedClient):
         def chat(self, messages, **params):
-            def gen():
-                yield StreamStarted("b", 1, True)
-                raise RuntimeError("decoder exploded")
-
             class G:
-                def __iter__(self):
-                    return gen()
+                started = False
+
+                def next_event(self, timeout_s=None):
+                    if not self.started:
+                        self.started = True
+                        return StreamStarted("b", 1, True)
+                    raise RuntimeError("decoder exploded")
 
                 def cancel(self):
+                    pass
+
+                def answer_now(self):
                     pass
 
             return G()
 
     bridge = EngineBridge(Broken())
     try:
-        with qtbot.waitSignal(bridge.worker.sig_error, timeout=3000) as blocker:
-            bridge.generate([{"role": "user", "content": "q"}])
-        job, kind, message, detail = blocker.args
-        assert kind == "internal" and "decoder exploded" in message
-        assert "RuntimeError" in detail
+        with qtbot.waitSignal(bridge.worker.sig_finished, timeout=3000) as blocker:
+            bridge.generate(answer())
+        result = blocker.args[1]
+        assert result.error.kind == "internal" and "decoder exploded" in result.error.message
+        assert "RuntimeError" in result.error.detail
     finally:
         bridge.shutdown()
 
@@ -160,11 +167,20 @@ def test_load_failure_is_reported_in_words(qtbot):
         bridge.shutdown()
 
 
-def test_shutdown_stops_the_thread_and_closes_the_engine(qtbot):
+def test_shutdown_stops_the_thread_closes_the_engine_and_saves_as_interrupted(qtbot, tmp_path):
+    from app.core.answer_stream import ModelRef
+    from app.core.chat_session import ChatSession
+    from app.core.chat_store import ChatStore
+
     client = ScriptedClient(Script(pause_at=1))
     bridge = EngineBridge(client)
-    bridge.generate([{"role": "user", "content": "q"}])
-    qtbot.waitUntil(lambda: bool(client.generations) and client.generations[0].paused.is_set())
-    bridge.shutdown()
-    assert bridge.thread.isFinished()
-    assert client.closed == 1 and client.generations[0].cancelled
+    with ChatStore(tmp_path / "c.sqlite3") as store:
+        stream = ChatSession(store).send("q", ModelRef("/m.gguf", "m", 8192))
+        bridge.generate(stream)
+        qtbot.waitUntil(lambda: bool(client.generations) and client.generations[0].paused.is_set())
+        bridge.shutdown()
+        assert bridge.thread.isFinished()
+        assert client.closed == 1 and client.generations[0].cancelled
+        saved = store.message(stream.message_id)
+        assert saved.status == "partial" and saved.stats["stop_reason"] == "interrupted"
+        assert saved.thinking == "Two"

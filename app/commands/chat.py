@@ -2,7 +2,10 @@
 
 The thinking goes to stderr (dimmed on a terminal), the answer to stdout, so
 `ponder-cli chat … > answer.txt` keeps just the answer. `--json` prints one JSON object
-per event instead.
+per event instead. The engine sends typed parts (thinking, answer) with exact token counts;
+the answer is read by the same loop as the window's (`AnswerStream.run`, not saved here).
+The first Ctrl-C stops the answer and keeps what was written; a second one quits at once
+(an engine that ignores Stop is declared hung after a bounded wait).
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 from typing import Any
+
+from app.core.generation_settings import DEFAULT_ANSWER_RESERVE
 
 DIM, RESET = "\033[2m", "\033[0m"
 
@@ -24,7 +31,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ctx", type=int, default=8192, help="context length in tokens (8192)")
     p.add_argument("--gpu-layers", type=int, default=-1, help="layers on the GPU (-1: all)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: auto)")
-    p.add_argument("--max-tokens", type=int, default=4096, help="answer length limit (4096)")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="answer length limit (default: the rest of the context)")  # fmt: skip
+    p.add_argument("--answer-reserve", type=int, default=DEFAULT_ANSWER_RESERVE,
+                   metavar="TOKENS", help="context kept for the answer: the thinking is cut "
+                   f"short when it fills the rest ({DEFAULT_ANSWER_RESERVE})")  # fmt: skip
     p.add_argument("--temperature", type=float, default=0.6)
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--thinking-budget", type=int, default=None, metavar="TOKENS",
@@ -35,7 +46,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.core.engine import EngineClient, EngineError, StreamDone, StreamError, TextDelta
+    from app.core.answer_stream import AnswerStream
+    from app.core.chat_session import ModelRunner
+    from app.core.engine import EngineClient, EngineError
 
     if not os.path.exists(args.model):
         print(f"ponder-cli: there is no model file at {args.model}", file=sys.stderr)
@@ -43,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     emit = _print_json if args.json else None
     printer = _Printer(sys.stderr.isatty() and not os.environ.get("NO_COLOR"))
     with EngineClient() as client:
+        runner = ModelRunner(client)
         try:
-            info = client.load(args.model, n_ctx=args.ctx, n_gpu_layers=args.gpu_layers,
+            info = runner.load(args.model, n_ctx=args.ctx, n_gpu_layers=args.gpu_layers,
                                n_threads=args.threads)  # fmt: skip
         except EngineError as exc:
             if emit:
@@ -54,34 +68,55 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if emit:
             emit({"event": "loaded", "info": info})
-        gen = client.chat(
-            [{"role": "user", "content": args.question}],
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_tokens=args.max_tokens,
-            thinking_budget=args.thinking_budget,
-            seed=args.seed,
-        )
-        status = 0
+        params = {"temperature": args.temperature, "top_p": args.top_p,
+                  "max_tokens": args.max_tokens, "thinking_budget": args.thinking_budget,
+                  "answer_reserve": args.answer_reserve, "seed": args.seed}  # fmt: skip
+        answer = AnswerStream([{"role": "user", "content": args.question}], params,
+                              model=runner.model)  # fmt: skip
+
+        def show(event: Any) -> None:
+            if emit:
+                emit({"event": _event_name(event), **dataclasses.asdict(event)})
+            else:
+                printer.event(event)
+
+        stops = _StopOnCtrlC(answer, quiet=bool(emit))
         try:
-            for event in gen:
-                if emit:
-                    emit({"event": _event_name(event), **_as_dict(event)})
-                elif isinstance(event, TextDelta):
-                    printer.delta(event)
-                elif isinstance(event, StreamDone):
-                    _print_done(event)
-                if isinstance(event, StreamError):
-                    if not emit:
-                        print(f"\nponder-cli: {event.message}", file=sys.stderr)
-                    status = 1
+            with stops:
+                result = runner.stream(answer, show)
         except KeyboardInterrupt:
-            gen.cancel()
-            for _ in gen:
-                pass
-            print("\nStopped.", file=sys.stderr)
+            print("\nponder-cli: quit.", file=sys.stderr)
             return 130
-    return status
+        if result.error is not None:
+            return 1
+        return 130 if stops.count else 0
+
+
+class _StopOnCtrlC:
+    """While streaming: the first Ctrl-C stops the answer (its partial text is kept), the
+    second raises KeyboardInterrupt."""
+
+    def __init__(self, answer: Any, quiet: bool) -> None:
+        self.answer, self.quiet, self.count = answer, quiet, 0
+        self._old: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        if not self.quiet:
+            print("\nStopping… (Ctrl-C again to quit)", file=sys.stderr, flush=True)
+        # not from the handler itself: cancel() writes to the engine's pipe under a lock
+        threading.Thread(target=self.answer.cancel, daemon=True).start()
+
+    def __enter__(self) -> _StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _event_name(event: object) -> str:
@@ -89,21 +124,27 @@ def _event_name(event: object) -> str:
             "StreamError": "error"}[type(event).__name__]  # fmt: skip
 
 
-def _as_dict(event: object) -> dict[str, Any]:
-    return dataclasses.asdict(event)  # type: ignore[call-overload]
-
-
 def _print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
 class _Printer:
-    """Thinking to stderr (dimmed on a terminal), the answer to stdout."""
+    """Thinking to stderr (dimmed on a terminal), the answer to stdout, then the stats."""
 
     def __init__(self, color: bool) -> None:
         self.color = color
         self.thinking_started = False
         self.answer_started = False
+
+    def event(self, event: Any) -> None:
+        from app.core.engine.events import StreamDone, StreamError, TextDelta
+
+        if isinstance(event, TextDelta):
+            self.delta(event)
+        elif isinstance(event, StreamDone):
+            self.done(event)
+        elif isinstance(event, StreamError):
+            print(f"\nponder-cli: {event.message}", file=sys.stderr)
 
     def delta(self, event: Any) -> None:
         if event.thinking:
@@ -121,9 +162,16 @@ class _Printer:
             sys.stdout.write(event.answer)
             sys.stdout.flush()
 
+    def done(self, done: Any) -> None:
+        from app.core.generation_settings import ending_note
 
-def _print_done(done: Any) -> None:
-    sys.stdout.write("\n")
-    tps = f", {done.decode_tps:.1f} tokens/s" if done.decode_tps else ""
-    note = " (stopped while still thinking)" if done.ended_in_thinking else ""
-    print(f"[{done.completion_tokens} tokens{tps}, {done.stop_reason}{note}]", file=sys.stderr)
+        if self.thinking_started and not self.answer_started:
+            sys.stderr.write((RESET if self.color else "") + "\n")
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        tps = f", {done.decode_tps:.1f} tokens/s" if done.decode_tps else ""
+        tokens = f"{done.completion_tokens} tokens ({done.thinking_tokens} thinking)"
+        note = " (stopped while still thinking)" if done.ended_in_thinking else ""
+        print(f"[{tokens}{tps}, {done.stop_reason}{note}]", file=sys.stderr)
+        if cut := ending_note({"thinking_ended_by": done.thinking_ended_by}):
+            print(cut, file=sys.stderr)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout
 
+from app.core.generation_settings import ending_note
 from app.ui.message_widgets import AnswerView, ErrorCard, _action
 from app.ui.thinking_panel import ThinkingPanel
 
@@ -142,6 +143,8 @@ class AssistantMessageWidget(QFrame):
         self.answer.setVisible(bool(text))
         if stop_reason in ("cancelled", "length"):
             self._set_note(PARTIAL_NOTES[stop_reason])
+        elif note := ending_note(stats):  # the engine cut the thinking short
+            self._set_note(note)
         self._show_actions(stats)
 
     def _show_actions(self, stats: dict) -> None:
@@ -179,6 +182,8 @@ class AssistantMessageWidget(QFrame):
             self._set_note(
                 PARTIAL_NOTES.get(stats.get("stop_reason", ""), PARTIAL_NOTES["interrupted"])
             )
+        elif status == "complete" and (note := ending_note(stats)):
+            self._set_note(note)
         if status == "error" and stats.get("error"):
             err = stats["error"]
             self.error_card = ErrorCard(

@@ -1,34 +1,35 @@
-"""The conversation logic behind the window: store, engine bridge and chat view together.
+"""The conversation logic behind the window: a thin Qt adapter over the core chat session.
 
-Runs on the GUI thread. Sending saves the user's message, inserts the assistant's as
-`streaming`, asks the bridge for a generation and feeds its batched events to the message
-widget; the text so far is saved every second and at the end, with status complete,
-partial or error. Stop, Answer now, Regenerate, Edit-and-resend, the context check before
-sending and engine reloads live here too.
+Runs on the GUI thread. The policy lives in `app.core.chat_session.ChatSession` (history
+with roles alternating, settings, the length and context policy, starting answers) and
+`app.core.answer_stream.AnswerStream` (buffers, exact counts, saving, how an answer ends);
+this class connects them to the view and the engine bridge: sending asks the session for an
+answer and queues it on the worker thread, which streams and saves it; the worker's signals
+go to the message widget (StreamHandlers). Stop, Answer now, Regenerate, Edit-and-resend,
+the context check before sending and engine loads live here too; a load while an answer
+streams stops that answer first (it is saved as partial, its speed recorded under its own
+model through `sig_answer_measured`).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.core.answer_stream import AnswerStream, ModelRef
+from app.core.chat_session import ChatSession, PromptTooLong
 from app.core.chat_store import ChatStore
-from app.core.generation_settings import (
-    ContextUse,
-    GenerationSettings,
-    answer_reserve,
-    apply_system_prompt,
-    estimate_tokens,
-    preset_for_model,
-    settings_for,
-)
+from app.core.engine.events import StreamDone
+from app.core.generation_settings import ContextUse, GenerationSettings, settings_for
+from app.core.stream_owner import describe_save_error
 from app.ui.chat_view import ChatView
 from app.ui.engine_worker import EngineBridge
-from app.ui.stream_handlers import StreamHandlers, _Stream
+from app.ui.stream_handlers import LiveAnswer, StreamHandlers
 
-SAVE_MS = 1000
 DEFAULT_CTX = 8192
 
 
@@ -42,6 +43,9 @@ class ChatController(StreamHandlers, QObject):
     sig_conversations = Signal()  # the list of conversations changed
     sig_current = Signal(object)  # the open conversation's id, or None
     sig_request_model = Signal()  # ask the window to show "Load model…"
+    # model path, StreamDone, n_ctx: an answer's measured speed, for the model that wrote it
+    # (emitted from the worker thread; queued to receivers on the GUI thread)
+    sig_answer_measured = Signal(str, object, int)
 
     def __init__(
         self, store: ChatStore, bridge: EngineBridge, view: ChatView, n_ctx: int = DEFAULT_CTX
@@ -49,31 +53,36 @@ class ChatController(StreamHandlers, QObject):
         super().__init__()
         self.store, self.bridge, self.view = store, bridge, view
         self.n_ctx = n_ctx
-        self.conversation_id: int | None = None
         self.model_info: dict[str, Any] | None = None
         self.model_path: str | None = None
         self.load_opts: dict[str, Any] = {"n_gpu_layers": -1}  # kept for Reload engine
-        self.stream: _Stream | None = None
+        self.stream: LiveAnswer | None = None
         self.load_job = 0
-        self.pending_settings = GenerationSettings()
         self.context = ContextUse(0)
-        self._save_timer = QTimer(self)
-        self._save_timer.setInterval(SAVE_MS)
-        self._save_timer.timeout.connect(self.save_progress)
+        self.session = self._session(None)
         w = bridge.worker
         w.sig_loaded.connect(self._on_loaded)
         w.sig_load_failed.connect(self._on_load_failed)
         w.sig_started.connect(self._on_started)
-        w.sig_thinking_delta.connect(self._on_thinking)
-        w.sig_answer_delta.connect(self._on_answer)
-        w.sig_raw_delta.connect(self._on_raw)
-        w.sig_done.connect(self._on_done)
-        w.sig_error.connect(self._on_error)
+        w.sig_delta.connect(self._on_delta)
+        w.sig_finished.connect(self._on_finished)
         view.sig_regenerate.connect(self.regenerate)
         view.sig_edit_submitted.connect(self.edit_and_resend)
         view.sig_reload_engine.connect(self.reload_engine)
         view.sig_new_chat.connect(self.new_conversation)
         view.sig_drop_turns.connect(self.drop_old_turns)
+
+    def _session(self, conversation_id: int | None) -> ChatSession:
+        pending = None if conversation_id is not None else settings_for(self.model_name)
+        return ChatSession(self.store, conversation_id, on_measured=self._measured,
+                           pending_settings=pending)  # fmt: skip
+
+    def _measured(self, path: str, done: StreamDone, n_ctx: int) -> None:
+        self.sig_answer_measured.emit(path, done, n_ctx)  # runs on the worker thread
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.session.conversation_id
 
     # -- model ---------------------------------------------------------------------------
     @property
@@ -87,9 +96,23 @@ class ChatController(StreamHandlers, QObject):
         path = self.model_info.get("path") or self.model_path or ""
         return self.model_info.get("name") or os.path.basename(path) or None
 
+    @property
+    def model(self) -> ModelRef | None:
+        """The loaded model, as answers record it."""
+        if self.model_info is None:
+            return None
+        path = self.model_info.get("path") or self.model_path or ""
+        return ModelRef(str(path), self.model_name, self.n_ctx)
+
+    def _stop_streaming(self) -> None:
+        if self.stream is not None:
+            self.stream.answer.cancel()  # the worker saves it as partial before the next job
+
     def load_model(self, path: str, label: str | None = None, **opts: Any) -> None:
         """Load `path` with `opts` (a plan's GPU layers, threads, KV cache; all GPU layers
-        by default); Reload engine uses the same settings again."""
+        by default); Reload engine uses the same settings again. An answer still streaming
+        is stopped first."""
+        self._stop_streaming()
         self.model_path = path
         self.load_opts = opts or {"n_gpu_layers": -1}
         self.sig_loading.emit(label or os.path.basename(path))
@@ -100,8 +123,7 @@ class ChatController(StreamHandlers, QObject):
         if self.model_path is None:
             self.sig_request_model.emit()
             return
-        if self.stream is not None:
-            self.stop()
+        self._stop_streaming()
         self.view.clear_banner()
         self.sig_loading.emit(os.path.basename(self.model_path))
         self.load_job = self.bridge.reload(self.model_path, n_ctx=self.n_ctx, **self.load_opts)
@@ -130,29 +152,17 @@ class ChatController(StreamHandlers, QObject):
 
     # -- conversations -------------------------------------------------------------------
     def settings(self) -> GenerationSettings:
-        if self.conversation_id is None:
-            return self.pending_settings
-        conv = self.store.conversation(self.conversation_id)
-        return settings_for(self.model_name, conv.settings if conv else None)
+        return self.session.settings(self.model_name)
 
     def set_settings(self, settings: GenerationSettings) -> None:
-        if self.conversation_id is None:
-            self.pending_settings = settings
-            return
-        conv = self.store.conversation(self.conversation_id)
-        merged = {**(conv.settings if conv else {}), **settings.to_dict()}
-        self.store.set_conversation_settings(self.conversation_id, merged)
+        self.session.set_settings(settings)
 
     def set_thinking_budget(self, budget: int | None) -> None:
-        from dataclasses import replace
-
         self.set_settings(replace(self.settings(), thinking_budget=budget))
 
     def new_conversation(self) -> None:
-        if self.stream is not None:
-            self.stop()
-        self.conversation_id = None
-        self.pending_settings = settings_for(self.model_name)
+        self._stop_streaming()
+        self.session = self._session(None)
         self.view.clear()
         self.context = ContextUse(self.n_ctx if self.model_info else 0)
         self.sig_context.emit(self.context)
@@ -161,12 +171,11 @@ class ChatController(StreamHandlers, QObject):
     def open_conversation(self, conversation_id: int) -> None:
         if conversation_id == self.conversation_id:
             return
-        if self.stream is not None:
-            self.stop()
-        self.conversation_id = conversation_id
-        messages = self.store.messages(conversation_id)
-        self.view.show_messages(messages)
-        self._context_from_saved()
+        self._stop_streaming()
+        self.session = self._session(conversation_id)
+        self.view.show_messages(self.store.messages(conversation_id))
+        self.context = self.session.context_use(self.n_ctx)
+        self.sig_context.emit(self.context)
         self.sig_current.emit(conversation_id)
 
     def delete_conversation(self, conversation_id: int) -> None:
@@ -181,44 +190,37 @@ class ChatController(StreamHandlers, QObject):
         text = text.strip()
         if not text or self.stream is not None:
             return False
-        if self.model_info is None:
+        model = self.model
+        if model is None:
             self.view.show_banner(
                 "Load a model to start chatting. Ponder runs it on this computer.",
                 [("Load model…", self.sig_request_model.emit)],
             )
             return False
-        if not force and not self.next_turn_fits(text):
-            self._warn_too_long(text)
+        created = self.conversation_id is None
+        try:
+            answer = self.session.send(text, model, force=force)
+        except PromptTooLong as exc:
+            self._warn_too_long(text, exc.message)
+            return False
+        except sqlite3.Error as exc:
+            self.view.show_banner(describe_save_error(exc), [])
             return False
         self.view.clear_banner()
-        if self.conversation_id is None:
-            conv = self.store.create_conversation(
-                model=self.model_name, settings=self.pending_settings.to_dict()
-            )
-            self.conversation_id = conv.id
-            self.sig_current.emit(conv.id)
-        msg = self.store.add_message(self.conversation_id, "user", text)
-        self.view.add_user(msg.id, msg.position, text)
-        self._start_answer()
+        if created:
+            self.sig_current.emit(self.conversation_id)
+        self._show_user_turn(answer)
+        self._start(answer)
         self.sig_conversations.emit()
         return True
 
     def next_turn_fits(self, text: str) -> bool:
-        """Whether history + `text` leaves room to think and answer (engine counts when known,
-        else a character estimate; the larger of the two)."""
-        reserve = answer_reserve(self.settings(), self.n_ctx)
-        known = self.context.prompt + self.context.answer
-        estimate = 0
-        if self.conversation_id is not None:
-            history = self.store.history_for_model(self.conversation_id)
-            estimate = sum(estimate_tokens(m["content"]) + 4 for m in history)
-        return ContextUse(self.n_ctx, max(known, estimate)).next_turn_fits(text, reserve)
+        """Whether history + `text` leaves room to think and answer."""
+        return self.session.check_fit(text, self.n_ctx, self.settings()).fits
 
-    def _warn_too_long(self, text: str) -> None:
+    def _warn_too_long(self, text: str, message: str) -> None:
         self.view.show_banner(
-            f"The next turn may not fit in the {self.n_ctx:,}-token context: about "
-            f"{self.context.prompt + self.context.answer:,} tokens are used, and the model "
-            "needs room to think and answer.",
+            message,
             [
                 ("New chat", self.new_conversation),
                 ("Drop old turns", lambda: self.drop_old_turns(text)),
@@ -230,100 +232,56 @@ class ChatController(StreamHandlers, QObject):
         """Stop sending the oldest turns to the model until the next one fits."""
         if self.conversation_id is None:
             return
-        messages = [m for m in self.store.messages(self.conversation_id)]
-        reserve = answer_reserve(self.settings(), self.n_ctx)
-        start = 0
-        while start < len(messages):
-            kept = messages[start:]
-            est = sum(estimate_tokens(m.content) + 4 for m in kept) + estimate_tokens(text)
-            if est + reserve <= self.n_ctx:
-                break
-            start += 2 if start + 1 < len(messages) else 1
-        position = messages[start].position if start < len(messages) else messages[-1].position + 1
-        conv = self.store.conversation(self.conversation_id)
-        self.store.set_conversation_settings(
-            self.conversation_id, {**(conv.settings if conv else {}), "history_from": position}
-        )
+        self.session.drop_old_turns(text, self.n_ctx, self.settings())
         self.context = ContextUse(self.n_ctx)
         self.view.clear_banner()
         if text:
             self.send(text, force=True)
 
-    def _start_answer(self) -> None:
-        assert self.conversation_id is not None
-        settings = self.settings()
-        preset = preset_for_model(self.model_name)
-        history = apply_system_prompt(
-            self.store.history_for_model(self.conversation_id), settings, preset
-        )
-        msg = self.store.begin_assistant(self.conversation_id, self.model_name, settings.to_dict())
+    def _show_user_turn(self, answer: AnswerStream) -> None:
+        user = self.store.messages(self.conversation_id or 0)[-2]
+        self.view.add_user(user.id, user.position, user.content)
+
+    def _start(self, answer: AnswerStream) -> None:
+        msg = self.store.message(answer.message_id or 0)
+        assert msg is not None
         widget = self.view.add_assistant(msg.id, msg.position, self.model_name)
         widget.begin(True)
         self.view.mark_last_assistant()
-        job = self.bridge.generate(history, **settings.engine_kwargs())
-        self.stream = _Stream(job, self.conversation_id, msg.id, widget)
-        self._save_timer.start()
+        job = self.bridge.generate(answer)
+        self.stream = LiveAnswer(job, answer, widget)
         self.sig_busy.emit(True)
         self.sig_thinking.emit(True)
 
     def stop(self) -> None:
         if self.stream is not None:
-            self.bridge.cancel(self.stream.job)
+            self.stream.answer.cancel()
 
     def answer_now(self) -> None:
         if self.stream is not None:
-            self.bridge.answer_now(self.stream.job)
+            self.stream.answer.answer_now()
 
     def regenerate(self) -> None:
-        if self.stream is not None or self.conversation_id is None:
+        model = self.model
+        if self.stream is not None or self.conversation_id is None or model is None:
             return
         messages = self.store.messages(self.conversation_id)
         if not messages or messages[-1].role != "assistant":
             return
-        position = messages[-1].position
-        self.store.delete_messages_from(self.conversation_id, position)
-        self.view.truncate(position)
-        self._start_answer()
+        answer = self.session.regenerate(model)
+        if answer is not None:
+            self.view.truncate(messages[-1].position)
+            self._start(answer)
 
     def edit_and_resend(self, message_id: int, text: str) -> None:
-        if self.stream is not None or self.conversation_id is None:
+        model = self.model
+        if self.stream is not None or self.conversation_id is None or model is None:
             return
         msg = self.store.message(message_id)
         if msg is None or msg.role != "user":
             return
-        self.store.delete_messages_from(self.conversation_id, msg.position)
-        self.view.truncate(msg.position)
-        new = self.store.add_message(self.conversation_id, "user", text)
-        self.view.add_user(new.id, new.position, text)
-        self._start_answer()
-
-    # -- context meter -------------------------------------------------------------------
-    def _emit_context(self) -> None:
-        s = self.stream
-        if s is not None:
-            self.context = ContextUse(
-                self.n_ctx, s.prompt_tokens, s.thinking_tokens, s.answer_tokens
-            )
-        elif self.context.n_ctx != self.n_ctx:
-            self.context = ContextUse(
-                self.n_ctx, self.context.prompt, self.context.thinking, self.context.answer
-            )
-        self.sig_context.emit(self.context)
-
-    def _context_from_saved(self) -> None:
-        assert self.conversation_id is not None
-        messages = self.store.messages(self.conversation_id)
-        last = next((m for m in reversed(messages) if m.role == "assistant"), None)
-        if last is not None and last.stats.get("prompt_tokens"):
-            st = last.stats
-            self.context = ContextUse(
-                self.n_ctx,
-                int(st.get("prompt_tokens", 0)),
-                int(st.get("thinking_tokens", 0)),
-                int(st.get("answer_tokens", 0)),
-            )
-        else:
-            history = self.store.history_for_model(self.conversation_id)
-            est = sum(estimate_tokens(m["content"]) + 4 for m in history)
-            self.context = ContextUse(self.n_ctx, est)
-        self.sig_context.emit(self.context)
+        answer = self.session.edit(message_id, text, model)
+        if answer is not None:
+            self.view.truncate(msg.position)
+            self._show_user_turn(answer)
+            self._start(answer)

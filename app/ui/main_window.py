@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         c.sig_speed.connect(self._on_speed)
         c.sig_conversations.connect(self.refresh_conversations)
         c.sig_current.connect(self._on_current)
-        self.bridge.worker.sig_done.connect(self._record_answer)
+        c.sig_answer_measured.connect(self._record_answer)
 
     # -- actions -------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -344,10 +344,10 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.import_gguf(ggufs[0])
 
-    def _record_answer(self, _job: int, done: Any) -> None:
-        """Store the measured speed and memory of a complete answer for the loaded model."""
-        path = self.controller.model_path
-        if path is None or getattr(done, "stop_reason", "") != "eos":
+    def _record_answer(self, path: str, done: Any, n_ctx: int) -> None:
+        """Store the measured speed and memory of a complete answer for the model that wrote
+        it (`path`: a load while it streamed may have replaced that model since)."""
+        if not path or getattr(done, "stop_reason", "") != "eos":
             return
         extra = getattr(done, "extra", {}) or {}
         meta = self._meta_for(path)
@@ -356,12 +356,12 @@ class MainWindow(QMainWindow):
             peak_memory_bytes=extra.get("peak_memory_bytes") or extra.get("peak_rss_bytes"),
             predicted_tps=meta.get("uncalibrated_tps") or meta.get("predicted_tps"),
             name=meta.get("name") or "",
-            model_id=meta.get("model_id"), quant=meta.get("quant"), n_ctx=self.controller.n_ctx,
+            model_id=meta.get("model_id"), quant=meta.get("quant"), n_ctx=n_ctx,
             n_gpu_layers=meta.get("n_gpu_layers"),
         )  # fmt: skip
 
     def _meta_for(self, path: str) -> dict[str, Any]:
-        meta = dict(self._load_meta)
+        meta = dict(self._load_meta) if path == self.controller.model_path else {}
         if not meta.get("model_id"):
             from app.core.catalog import CatalogError
             from app.core.model_choice import catalog_match

@@ -31,6 +31,8 @@ ERROR_TITLES = {
     "out_of_memory": "Out of memory",
     "context_overflow": "The conversation is too long for the context",
     "engine_crashed": "The engine stopped unexpectedly",
+    "engine_hung": "The engine stopped responding",
+    "save_failed": "Ponder could not save this chat",
     "bad_request": "The engine refused the request",
     "internal": "Something went wrong in the engine",
 }

@@ -1,11 +1,19 @@
 """A stand-in engine client that plays a script: for screenshots, the UI benchmark and
-UI-only tests. Same interface as `app.core.engine.EngineClient` (load / chat / close), and
-its generations support cancel(), answer_now(), a thinking budget, a pause point (to look
-at a state mid-stream) and a simulated crash.
+UI-only tests. Same interface as `app.core.engine.EngineClient` (load / chat / close /
+active) and its generations are read the same way (`next_event(timeout)`, cancel(),
+answer_now()); they also support a thinking budget, the answer reserve, a pause point (to
+look at a state mid-stream) and a simulated crash.
+
+Like the engine, the script's raw tokens go through the one think-tag state machine
+(`ThinkSplitter`, backends/think_tags.py, re-exported by app.core.reasoning because app/ui
+never imports backends) and come out as typed `TextDelta` parts with exact token counts,
+batched by time the way the engine batches them (the first delta at once, then at most every
+`FLUSH_S`); the raw text comes once, in `StreamDone.raw`.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.engine.events import StreamDone, StreamError, StreamEvent, StreamStarted, TextDelta
+from app.core.reasoning import ThinkSplitter
+
+FLUSH_S = 0.016  # as the engine's DELTA_FLUSH_S (backends/base.py)
+CLOSE = "</think>\n\n"
+CRASH = (
+    "The engine process was killed (SIGKILL). Ponder is fine; load the model again, or "
+    "choose another model."
+)
 
 
 @dataclass
@@ -28,16 +44,23 @@ class Script:
 
 
 class ScriptedGeneration:
-    """One scripted answer; iterate it for events. cancel()/answer_now() from any thread."""
+    """One scripted answer, played on its own thread (the stand-in engine process)."""
 
-    def __init__(self, script: Script, thinking_budget: int | None, max_tokens: int) -> None:
+    def __init__(self, script: Script, params: dict[str, Any], n_ctx: int, rid: str) -> None:
         self.script = script
-        self.thinking_budget = thinking_budget
-        self.max_tokens = max_tokens
+        self.request_id = rid
+        self.thinking_budget = params.get("thinking_budget")
+        self.max_tokens = params.get("max_tokens")
+        self.answer_reserve = int(params.get("answer_reserve") or 0)
+        self.n_ctx = n_ctx
         self.cancelled = False
         self.answer_requested = False
+        self.finished = False
         self._wake = threading.Event()
         self.paused = threading.Event()  # set while waiting at the pause point
+        self._events: queue.Queue[StreamEvent] = queue.Queue()
+        self._thread = threading.Thread(target=self._play, daemon=True, name="scripted-engine")
+        self._thread.start()
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -50,64 +73,128 @@ class ScriptedGeneration:
     def resume(self) -> None:
         self._wake.set()
 
+    def next_event(self, timeout_s: float | None = None) -> StreamEvent | None:
+        """The next event, or None when nothing arrived in time (or the stream has ended)."""
+        if self.finished:
+            return None
+        try:
+            event = self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        self.finished = isinstance(event, StreamDone | StreamError)
+        return event
+
     def __iter__(self) -> Iterator[StreamEvent]:
-        s, t0 = self.script, time.perf_counter()
-        yield StreamStarted("s", s.prompt_tokens, True)
-        count, thinking_tokens, in_thinking, ended_in_thinking = 0, 0, True, False
-        tokens = [("t", x) for x in s.thinking] + [("close", "</think>")]
-        tokens += [("a", x) for x in s.answer]
-        i, stop = 0, "eos"
+        while not self.finished:
+            event = self.next_event(None)
+            if event is not None:
+                yield event
+
+    # -- the stand-in engine -------------------------------------------------------------
+    def _limit(self) -> int:
+        room = self.n_ctx - self.script.prompt_tokens
+        return room if self.max_tokens is None else min(self.max_tokens, room)
+
+    def _play(self) -> None:
+        s, rid, t0 = self.script, self.request_id, time.perf_counter()
+        self._events.put(StreamStarted(rid, s.prompt_tokens, True))
+        splitter = ThinkSplitter(start_in_thinking=True)
+        batch, raw = _Batch(rid, self._events), []
+        tokens = [*s.thinking, CLOSE, *s.answer]
+        count, i, stop, ended_by = 0, 0, "eos", None
+        reserve = min(self.answer_reserve, self.n_ctx // 4)
         while i < len(tokens):
             if s.pause_at is not None and count == s.pause_at and not self._wake.is_set():
+                batch.flush()
                 self.paused.set()
                 self._wake.wait()
             if s.crash_at is not None and count >= s.crash_at:
-                yield StreamError(
-                    "s",
-                    "engine_crashed",
-                    "The engine process was killed (SIGKILL). Ponder is fine; "
-                    "load the model again, or choose another model.",
-                    "scripted crash",
-                )
+                batch.flush()
+                self._events.put(StreamError(rid, "engine_crashed", CRASH, "scripted crash"))
                 return
             if self.cancelled:
-                stop, ended_in_thinking = "cancelled", in_thinking
+                stop = "cancelled"
                 break
-            if count >= self.max_tokens:
-                stop, ended_in_thinking = "length", in_thinking
+            if count >= self._limit():
+                stop = "length"
                 break
-            over = self.thinking_budget is not None and thinking_tokens >= self.thinking_budget
-            if in_thinking and (self.answer_requested or over):
-                i = len(s.thinking)  # jump to the closing tag
-            kind, text = tokens[i]
+            if splitter.in_thinking and ended_by is None:
+                used = s.prompt_tokens + count
+                if self.answer_requested:
+                    ended_by = "answer_now"
+                elif self.thinking_budget is not None and count >= self.thinking_budget:
+                    ended_by = "budget"
+                elif reserve and used >= self.n_ctx - reserve:
+                    ended_by = "context"
+                if ended_by is not None:
+                    i = len(s.thinking)  # jump to the closing tag
+            text = tokens[i]
             i += 1
             count += 1
-            if kind == "t":
-                thinking_tokens += 1
-                yield TextDelta("s", text, "", text, 1)
-            elif kind == "close":
-                in_thinking = False
-                yield TextDelta("s", "", "", text + "\n\n", 1)
-            else:
-                yield TextDelta("s", "", text, text, 1)
-            if s.delay_s:
-                time.sleep(s.delay_s)
-            elif s.rate:
-                ahead = t0 + count / s.rate - time.perf_counter()
-                if ahead > 0.002:
-                    time.sleep(ahead)
+            raw.append(text)
+            batch.add(splitter.feed(text, 1))
+            self._pace(t0, count, batch)
+        batch.add(splitter.finish())
+        batch.flush()
         elapsed = time.perf_counter() - t0
-        yield StreamDone(
-            "s",
-            stop,
-            count,
-            s.prompt_tokens,
-            0.01,
-            count / max(elapsed, 1e-6),
-            elapsed,
-            thinking_tokens,
-            ended_in_thinking,
-        )
+        self._events.put(StreamDone(
+            rid, stop, count, s.prompt_tokens, 0.01, count / max(elapsed, 1e-6), elapsed,
+            splitter.thinking_tokens, splitter.in_thinking, splitter.answer_tokens,
+            ended_by, "".join(raw)))  # fmt: skip
+
+    def _pace(self, t0: float, count: int, batch: _Batch) -> None:
+        s = self.script
+        if s.delay_s:
+            due = time.perf_counter() + s.delay_s
+        elif s.rate:
+            due = t0 + count / s.rate
+        else:
+            batch.flush_if_due()
+            return
+        batch.flush_if_due()
+        while (left := due - time.perf_counter()) > 0.002 and not self.cancelled:
+            if batch.pending and batch.due_at() < due:
+                time.sleep(max(0.0, batch.due_at() - time.perf_counter()))
+                batch.flush()
+                continue
+            time.sleep(left)
+
+
+class _Batch:
+    """Deltas gathered between flushes: the first at once, then at most every FLUSH_S."""
+
+    def __init__(self, rid: str, out: queue.Queue[StreamEvent]) -> None:
+        self.rid, self.out = rid, out
+        self.thinking: list[str] = []
+        self.answer: list[str] = []
+        self.tokens = [0, 0]
+        self.last = -1e9
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.thinking or self.answer or any(self.tokens))
+
+    def due_at(self) -> float:
+        return self.last + FLUSH_S
+
+    def add(self, split: Any) -> None:
+        if split.thinking:
+            self.thinking.append(split.thinking)
+        if split.answer:
+            self.answer.append(split.answer)
+        self.tokens[0] += split.thinking_tokens
+        self.tokens[1] += split.answer_tokens
+
+    def flush_if_due(self) -> None:
+        if time.perf_counter() >= self.due_at():
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.put(TextDelta(self.rid, "".join(self.thinking), "".join(self.answer),
+                                   self.tokens[0], self.tokens[1]))  # fmt: skip
+            self.thinking, self.answer, self.tokens = [], [], [0, 0]
+        self.last = time.perf_counter()
 
 
 class ScriptedClient:
@@ -126,7 +213,15 @@ class ScriptedClient:
         self.closed = 0
         self.model_info: dict[str, Any] | None = None
 
+    @property
+    def active(self) -> ScriptedGeneration | None:
+        gen = self.generations[-1] if self.generations else None
+        return gen if gen is not None and gen._thread.is_alive() else None
+
     def load(self, path: str, **opts: Any) -> dict[str, Any]:
+        if (gen := self.active) is not None:  # as the engine: stop an answer first
+            gen.cancel()
+            gen._thread.join(5)
         self.loads.append(path)
         err = self.scripts[0].load_error
         if err is not None:
@@ -147,21 +242,18 @@ class ScriptedClient:
         messages: list[dict[str, str]],
         temperature: float = 0.6,
         top_p: float = 0.95,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         thinking_budget: int | None = None,
+        answer_reserve: int = 1024,
         seed: int | None = None,
     ) -> ScriptedGeneration:
         self.calls.append([dict(m) for m in messages])
-        self.params.append(
-            {
-                "temperature": temperature,
-                "top_p": top_p,
-                "max_tokens": max_tokens,
-                "thinking_budget": thinking_budget,
-            }
-        )
+        params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
+                  "thinking_budget": thinking_budget, "answer_reserve": answer_reserve}  # fmt: skip
+        self.params.append(params)
         script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]
-        gen = ScriptedGeneration(script, thinking_budget, max_tokens)
+        n_ctx = int((self.model_info or {}).get("n_ctx") or self.n_ctx)
+        gen = ScriptedGeneration(script, params, n_ctx, f"s{len(self.generations) + 1}")
         self.generations.append(gen)
         return gen
 
@@ -171,4 +263,10 @@ class ScriptedClient:
             gen.cancel()
 
     def restart(self) -> None:
+        self.close()
+
+    def __enter__(self) -> ScriptedClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -34,6 +34,8 @@ class SettingsDialog(QDialog):
         self.temperature = self._double("temperature", 2)
         self.top_p = self._double("top_p", 2)
         self.max_tokens = self._int("max_tokens")
+        self.max_tokens.setSpecialValueText("Rest of the context")
+        self.answer_reserve = self._int("answer_reserve")
         self.thinking_budget = self._int("thinking_budget")
         self.thinking_budget.setSpecialValueText("Off")
         self.system_prompt = QPlainTextEdit(self)
@@ -42,6 +44,7 @@ class SettingsDialog(QDialog):
             ("temperature", self.temperature),
             ("top_p", self.top_p),
             ("max_tokens", self.max_tokens),
+            ("answer_reserve", self.answer_reserve),
             ("thinking_budget", self.thinking_budget),
             ("system_prompt", self.system_prompt),
         ):
@@ -89,7 +92,8 @@ class SettingsDialog(QDialog):
     def set_settings(self, s: GenerationSettings) -> None:
         self.temperature.setValue(s.temperature)
         self.top_p.setValue(s.top_p)
-        self.max_tokens.setValue(s.max_tokens)
+        self.max_tokens.setValue(s.max_tokens or 0)
+        self.answer_reserve.setValue(s.answer_reserve)
         self.thinking_budget.setValue(s.thinking_budget or 0)
         self.system_prompt.setPlainText(s.system_prompt)
 
@@ -97,7 +101,8 @@ class SettingsDialog(QDialog):
         return GenerationSettings(
             temperature=round(self.temperature.value(), 2),
             top_p=round(self.top_p.value(), 2),
-            max_tokens=self.max_tokens.value(),
+            max_tokens=self.max_tokens.value() or None,
+            answer_reserve=self.answer_reserve.value(),
             thinking_budget=self.thinking_budget.value() or None,
             system_prompt=self.system_prompt.toPlainText().strip(),
         )
