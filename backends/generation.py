@@ -21,7 +21,7 @@ from backends.base import EmitParts, EngineFailure, GenerationControl
 from backends.think_tags import ThinkSplitter, close_tag_for
 from backends.util import process_rss
 
-DEFAULT_N_CTX = 8192
+DEFAULT_N_CTX = 16384  # answers run to 2K-20K tokens; capped by the model
 DEFAULT_ANSWER_RESERVE = 1024
 
 

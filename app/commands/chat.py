@@ -28,7 +28,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("chat", help="ask a model one question and stream its answer")
     p.add_argument("question", help="what to ask (use quotes)")
     p.add_argument("--model", required=True, metavar="PATH", help="a .gguf model file")
-    p.add_argument("--ctx", type=int, default=8192, help="context length in tokens (8192)")
+    p.add_argument("--ctx", type=int, default=None,
+                   help="context length in tokens (default: 16384, or the model's own if "
+                   "smaller)")  # fmt: skip
     p.add_argument("--gpu-layers", type=int, default=-1, help="layers on the GPU (-1: all)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: auto)")
     p.add_argument("--max-tokens", type=int, default=None,

@@ -30,7 +30,7 @@ from app.ui.chat_view import ChatView
 from app.ui.engine_worker import EngineBridge
 from app.ui.stream_handlers import LiveAnswer, StreamHandlers
 
-DEFAULT_CTX = 8192
+DEFAULT_CTX = 16384
 
 
 class ChatController(StreamHandlers, QObject):
