@@ -49,7 +49,7 @@ ENGINE_NAMES = {"llama_cpp": "llama.cpp", "mlx": "MLX", "openai": "remote server
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store: ChatStore, client: Any | None = None, n_ctx: int = 8192) -> None:
+    def __init__(self, store: ChatStore, client: Any | None = None, n_ctx: int = 16384) -> None:
         super().__init__()
         self.setWindowTitle(f"Ponder {versions().get('ponder', '')}".strip())
         self.resize(1180, 780)
