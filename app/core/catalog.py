@@ -129,6 +129,7 @@ class ModelSpec:
     recommended_ctx: int
     sources: tuple[WeightSource, ...]
     order: int = 0
+    hf_repo: str = ""  # the original checkpoint (what vLLM and SGLang serve)
 
     @property
     def quant_names(self) -> list[str]:
@@ -250,6 +251,7 @@ def _parse_model(key: str, e: dict[str, Any], defaults: dict[str, Any], order: i
             recommended_ctx=int(e.get("recommended_ctx", defaults.get("recommended_ctx", 16384))),
             sources=(),
             order=order,
+            hf_repo=str(e.get("hf_repo", "")),
         )
     except KeyError as exc:
         raise CatalogError(f"The {where} has no {exc.args[0]!r}.") from exc

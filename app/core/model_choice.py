@@ -152,9 +152,9 @@ def describe_machine(profile: HardwareProfile, models_folder: Path | None = None
     facts: list[Fact] = []
     if profile.apple is not None:
         a = profile.apple
-        cores = f", {a.gpu_cores}-core GPU" if a.gpu_cores else ""
+        gpu_cores = f", {a.gpu_cores}-core GPU" if a.gpu_cores else ""
         facts.append(Fact(
-            "Chip", f"{a.chip}{cores}",
+            "Chip", f"{a.chip}{gpu_cores}",
             f"Memory is shared by the CPU and GPU; up to {_gb(a.gpu_wired_limit_bytes)} of "
             "it can hold a model on the GPU.",
         ))  # fmt: skip
@@ -381,43 +381,56 @@ class Option:
 
 @dataclass(frozen=True)
 class ServePlan:
-    """How to run an option that needs a server: the machine it needs, and the commands."""
+    """How to run an option that needs a server: the machine it needs, and the commands.
+
+    Every command carries `api_key` (random, made by Ponder) and listens on `host`;
+    `rebind(host)` gives the same plan for another address with the same key."""
 
     intro: str
     gpus: int
     gpu_memory_gb: float
     commands: tuple[Any, ...]  # app.core.server_commands.ServerCommand
+    api_key: str = ""
+    host: str = "127.0.0.1"
+    served_name: str = ""  # the model name the server answers to
+    notes: tuple[str, ...] = ()  # what is not offered on this server, and why
+    warning: str = ""  # one line when the address opens the server to the network
+    option: Any = field(default=None, compare=False, repr=False)
+    server: Any = field(default=None, compare=False, repr=False)
+
+    def rebind(self, host: str) -> ServePlan:
+        return serve_plan(self.option, self.server, host=host, api_key=self.api_key)
 
 
-SERVER_GPU_GB = 80.0  # an H100 / A100 80 GB, the usual rented GPU
+def serve_plan(option: Option, server: Any = None, host: str = "127.0.0.1",
+               api_key: str = "") -> ServePlan:  # fmt: skip
+    """The vLLM, SGLang and llama-server commands for `option` (its own model, checkpoint
+    and GGUF), sized for `server` (a `server_layout.ServerGpus`; default: rented 80 GB H100s,
+    as many as it needs). A new random API key unless `api_key` is given."""
+    from app.core.server_commands import host_warning, new_api_key, serve_target, server_commands
+    from app.core.server_layout import DEFAULT_SERVER
 
-
-def serve_plan(option: Option) -> ServePlan:
-    """The smallest power-of-two count of 80 GB GPUs that holds `option`, and the vLLM,
-    SGLang and llama-server commands for it (copyable text for the wizard)."""
-    from app.core.server_commands import server_commands
-
-    need_gb = option.plan.total_bytes / 1e9
-    gpus = 1
-    while gpus * SERVER_GPU_GB * 0.9 < need_gb and gpus < 16:
-        gpus *= 2
-    repo = (
-        "deepseek-ai/DeepSeek-R1-0528" if "0528" in option.model_id else "deepseek-ai/DeepSeek-R1"
-    )
-    commands = server_commands(gpus, SERVER_GPU_GB, ram_gb=max(256.0, need_gb * 1.25),
-                               context=option.plan.ctx, repo=repo)  # fmt: skip
+    server = server or DEFAULT_SERVER
+    key = api_key or new_api_key()
+    target = serve_target(option.model_id, option.quant, option.plan.ctx)
+    commands, notes = server_commands(target, server, host, key)
+    best = commands[0] if commands else None
+    gpus = best.gpus if best is not None else 0
     intro = (
         f"{option.name} at {option.quant} needs about {gb_words(option.plan.total_bytes)} with "
-        f"a {ctx_words(option.plan.ctx)} context: for example a server with {gpus} GPUs of "
-        f"{SERVER_GPU_GB:.0f} GB (H100 or A100 80 GB). Start it with one of these, then use "
-        "Connect to a server with the address it prints (and the same API key)."
+        f"a {ctx_words(option.plan.ctx)} context."
     )
-    if not all(c.fits for c in commands):
-        intro += (
-            " vLLM and SGLang serve the original FP8 weights (about 700 GB): on this server "
-            "they need more GPUs; each tab says what fits."
-        )
-    return ServePlan(intro, gpus, SERVER_GPU_GB, tuple(commands))
+    if best is not None and best.fits and server.rented:
+        intro += f" For example on a server with {server.words(gpus)}."
+    elif best is not None and best.fits:
+        intro += f" Sized for {server.words(server.count)}."
+    elif best is not None:
+        intro += f" Nothing here fits {server.words(max(1, server.count))}: each tab says why."
+    intro += (" Start it with one of these (each carries its own API key), then use Connect "
+              "to a server with the address and key shown.")  # fmt: skip
+    return ServePlan(intro, gpus, server.memory_gb, tuple(commands), key, host,
+                     target.served_name, tuple(notes), host_warning(host), option,
+                     server)  # fmt: skip
 
 
 @dataclass(frozen=True)
