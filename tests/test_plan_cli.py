@@ -139,3 +139,57 @@ def test_offline_keeps_the_stored_sizes(monkeypatch):
     cat = load_catalog()
     new, notes = refresh_sizes(cat)
     assert new is cat and "Offline" in notes[0]
+
+
+LAPTOP = str(PROFILES / "laptop-8gb-no-gpu.json")
+
+
+def _fixed_key(monkeypatch):
+    import app.core.server_commands as sc
+
+    monkeypatch.setattr(sc, "new_api_key", lambda: "pk-fixed")
+
+
+@pytest.mark.parametrize(
+    ("model", "quant"),
+    [("deepseek-r1-distill-qwen-32b", "Q4_K_M"), ("deepseek-r1-0528", "Q4_K_M"),
+     ("qwq-32b", "4bit")],
+)  # fmt: skip
+def test_commands_are_the_ones_the_wizard_shows(capsys, monkeypatch, model, quant):
+    from app.commands.plan import commands_text
+    from app.core.model_choice import read_profile_file, recommend, serve_plan
+
+    _fixed_key(monkeypatch)
+    code, out, _ = run(capsys, "--hardware", LAPTOP, "--model", model, "--quant", quant,
+                       "--commands")  # fmt: skip
+    wizard = serve_plan(recommend(read_profile_file(LAPTOP)).find(model, quant))
+    assert code == 0 and out.rstrip("\n").endswith(commands_text(wizard))
+    for c in wizard.commands:
+        assert c.command in out
+    assert "--api-key pk-fixed" in out and "--host 127.0.0.1 " in out
+
+
+def test_commands_as_json_with_the_chosen_address(capsys, monkeypatch):
+    _fixed_key(monkeypatch)
+    argv = ["--model", "deepseek-r1-distill-llama-70b", "--quant", "Q4_K_M", "--commands",
+            "--host", "0.0.0.0", "--json"]  # fmt: skip
+    code, out, _ = run(capsys, "--hardware", LAPTOP, *argv)
+    d = json.loads(out)
+    assert code == 0 and d["mode"] == "server"
+    s = d["server"]
+    assert s["api_key"] == "pk-fixed" and s["host"] == "0.0.0.0" and "0.0.0.0" in s["warning"]
+    assert {c["engine"] for c in s["commands"]} == {"vllm", "sglang", "llama.cpp"}
+    for c in s["commands"]:
+        assert "--api-key pk-fixed" in c["command"] and "--host 0.0.0.0 " in c["command"]
+        assert c["base_url"].startswith("http://SERVER:")
+    assert "deepseek-ai/DeepSeek-R1-Distill-Llama-70B" in s["commands"][0]["command"] or any(
+        "DeepSeek-R1-Distill-Llama-70B-Q4_K_M.gguf" in c["command"] for c in s["commands"]
+    )
+
+
+def test_commands_need_one_option_and_a_sane_address(capsys):
+    code, out, err = run(capsys, "--hardware", LAPTOP, "--commands")
+    assert code == 2 and "--commands applies to one option" in err
+    code, out, err = run(capsys, "--hardware", LAPTOP, "--model", "qwq-32b", "--quant",
+                         "Q4_K_M", "--commands", "--host", "a b")  # fmt: skip
+    assert code == 2 and "not an address" in err and len(err.splitlines()) == 1

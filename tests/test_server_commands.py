@@ -153,8 +153,9 @@ def test_fp8_r1_is_not_offered_on_a100_but_the_awq_is():
     awq = next(c for c in cmds if R1_AWQ_REPO in c.command)
     assert not awq.fits and "--tensor-parallel-size 2" in awq.command
     eight_a100 = ServerGpus("A100 80 GB", 80.0, 8.0, count=8)
-    awq8 = next(c for c in server_commands(serve_target("deepseek-r1", "UD-IQ1_S", 16384),
-                                           eight_a100, api_key=KEY)[0] if "AWQ" in c.title)  # fmt: skip
+    on_eight = server_commands(serve_target("deepseek-r1", "UD-IQ1_S", 16384), eight_a100,
+                               api_key=KEY)[0]  # fmt: skip
+    awq8 = next(c for c in on_eight if "AWQ" in c.title)
     assert awq8.fits and "--tensor-parallel-size 8" in awq8.command
 
 

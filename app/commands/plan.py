@@ -4,6 +4,9 @@
     ponder-cli plan --json                   {"recommended": {...}, "options": [...]}
     ponder-cli plan --model ID --quant Q [--ctx N] [--kv-type f16|q8_0] --json
     ponder-cli plan --hardware FILE          plan for the machine in a `doctor --json` file
+    ponder-cli plan --model ID --quant Q --commands [--host ADDR] [--json]
+                                             the vLLM / SGLang / llama-server commands the
+                                             wizard shows for that option (with a new API key)
     ponder-cli plan --list                   the model ids
 
 Bad input (unknown model or quant, context too long, a malformed hardware file) prints one
@@ -33,6 +36,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--list", action="store_true", help="print the model ids and exit")
+    p.add_argument("--commands", action="store_true",
+                   help="with --model and --quant: commands that serve it on a server")  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                   help="with --commands: the address to listen on (127.0.0.1)")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -59,15 +66,21 @@ def run(args: argparse.Namespace) -> int:
         if args.model and args.quant:
             plan = plan_option(profile, args.model, args.quant, args.ctx, args.kv_type,
                                args.engine, catalog)  # fmt: skip
+            serve = _serve_plan(plan, args.host) if args.commands else None
             if args.json:
-                print(json.dumps(plan.to_dict(), indent=2))
+                data = plan.to_dict()
+                if serve is not None:
+                    data["server"] = serve_plan_dict(serve)
+                print(json.dumps(data, indent=2))
             else:
-                print(_one(plan))
+                print(_one(plan) if serve is None else _one(plan) + "\n\n" + commands_text(serve))
             return 0
+        if args.commands:
+            raise PlanError("--commands applies to one option: give --model and --quant.")
         if args.ctx is not None or args.engine is not None:
             raise PlanError("--ctx and --engine apply to one option: give --model and --quant.")
         ranking = rank(profile, catalog, [args.model] if args.model else None)
-    except (PlanError, CatalogError) as exc:
+    except (PlanError, CatalogError, ValueError) as exc:
         print(f"ponder-cli: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -77,6 +90,36 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text_table(ranking, args.all))
     return 0
+
+
+def _serve_plan(plan: Any, host: str) -> Any:
+    """The wizard's serve plan for this option (model_choice.serve_plan, same sizing)."""
+    from app.core.model_choice import Option, serve_plan
+
+    return serve_plan(Option(plan), host=host)
+
+
+def serve_plan_dict(serve: Any) -> dict[str, Any]:
+    """The serve plan as JSON: the key, the address, and every command."""
+    return {
+        "intro": serve.intro, "api_key": serve.api_key, "host": serve.host,
+        "served_model_name": serve.served_name, "warning": serve.warning,
+        "notes": list(serve.notes),
+        "commands": [{"engine": c.engine, "title": c.title, "command": c.command,
+                      "fits": c.fits, "gpus": c.gpus, "note": c.note, "base_url": c.base_url}
+                     for c in serve.commands],
+    }  # fmt: skip
+
+
+def commands_text(serve: Any) -> str:
+    """The commands as the wizard's dialog shows them, one block per engine."""
+    lines = [serve.intro, f"API key (in every command below): {serve.api_key}"]
+    lines += [f"Warning: {serve.warning}"] if serve.warning else []
+    lines += [f"Note: {n}" for n in serve.notes]
+    for c in serve.commands:
+        lines += ["", f"## {c.title}" + ("" if c.fits else " (does not fit)"), c.note, "",
+                  c.command, "", f"Then connect to {c.base_url}"]  # fmt: skip
+    return "\n".join(lines)
 
 
 def _profile(path: str | None) -> Any:

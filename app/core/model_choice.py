@@ -426,7 +426,7 @@ def serve_plan(option: Option, server: Any = None, host: str = "127.0.0.1",
         intro += f" Sized for {server.words(server.count)}."
     elif best is not None:
         intro += f" Nothing here fits {server.words(max(1, server.count))}: each tab says why."
-    intro += (" Start it with one of these (each carries its own API key), then use Connect "
+    intro += (" Start it with one of these (all carry the same new API key), then use Connect "
               "to a server with the address and key shown.")  # fmt: skip
     return ServePlan(intro, gpus, server.memory_gb, tuple(commands), key, host,
                      target.served_name, tuple(notes), host_warning(host), option,
