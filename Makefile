@@ -3,10 +3,13 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# Every install takes the exact versions in constraints.txt (bounds stay in pyproject.toml).
+CONSTRAINTS := constraints.txt
+PIP_INSTALL := $(PIP) install -c $(CONSTRAINTS)
 # llama-cpp-python compiles llama.cpp on install (about 5 minutes on 2 cores, then cached by pip).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test lint format bench screenshots package package-smoke clean
+.PHONY: run test lint format bench screenshots package package-smoke constraints clean
 
 ifeq ($(OS),Windows_NT)
   PLATFORM := windows
@@ -18,14 +21,14 @@ endif
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
-$(VENV)/.run-deps: pyproject.toml | $(PY)
-	$(PIP) install -e .
+$(VENV)/.run-deps: pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP_INSTALL) -e .
 	touch $@
 
-$(VENV)/.test-deps: pyproject.toml | $(PY)
-	$(PIP) install -e '.[test,mlx]'
+$(VENV)/.test-deps: pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP_INSTALL) -e '.[test,mlx]'
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
@@ -34,6 +37,7 @@ run: $(VENV)/.run-deps
 test: $(VENV)/.test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 lint: $(VENV)/.test-deps
@@ -48,8 +52,8 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/remote_overhead.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_stream.py
 
-$(VENV)/.package-deps: pyproject.toml | $(PY)
-	$(PIP) install -e '.[test,package]'
+$(VENV)/.package-deps: pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP_INSTALL) -e '.[test,package]'
 	touch $@ $(VENV)/.run-deps
 
 # The double-click app for this OS, in dist/Ponder (see packaging/).
@@ -64,6 +68,13 @@ package-smoke: package
 screenshots: $(VENV)/.test-deps
 	QT_QPA_PLATFORM=offscreen $(PY) bench/screenshots.py docs/screenshots
 	QT_QPA_PLATFORM=offscreen $(PY) bench/screenshots_wizard.py
+
+# Pin what this virtual environment has now: run it in one that has the test, mlx and package
+# extras installed, after changing a dependency, then test.
+constraints:
+	{ sed -n '/^#/p;/^#/!q' $(CONSTRAINTS); \
+	  $(PIP) freeze --all --exclude-editable | grep -vE '^(#|-e |setuptools==|wheel==)'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
