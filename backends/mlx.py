@@ -71,11 +71,12 @@ class MlxEngine:
         rss_before = process_rss()
         t0 = time.perf_counter()
         try:
-            model, tokenizer = mlx_lm.load(
+            loaded = mlx_lm.load(
                 str(folder),
                 tokenizer_config={"trust_remote_code": False},
                 trust_remote_code=False,
             )
+            model, tokenizer = loaded[0], loaded[1]  # (model, tokenizer[, config])
         except Exception as exc:  # noqa: BLE001 - every load failure is reported in words
             raise _load_failure(exc, folder) from exc
         train_ctx = int(config.get("max_position_embeddings") or 0)
@@ -86,7 +87,7 @@ class MlxEngine:
             "path": str(folder.resolve()),
             "engine": self.name,
             "engine_version": mlx_lm.__version__,
-            "mlx_version": mx.__version__,
+            "mlx_version": mx.__version__,  # type: ignore[attr-defined]  # not in mlx's stubs
             "architecture": config.get("model_type"),
             "name": config.get("_name_or_path") or folder.name,
             "context_length": train_ctx or None,
@@ -171,6 +172,7 @@ class MlxEngine:
         limit = token_limit(req, len(prompt_tokens), self.n_ctx)
         stop = "eos"
         prompt_tps = None
+        cache: list[Any] | None
 
         def progress(done: int, total: int) -> None:
             if control.cancelled:

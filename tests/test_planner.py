@@ -241,8 +241,14 @@ def test_recommendations_read_sensibly(rankings):
     assert rec["server-8x-h100"][0].startswith("deepseek-r1-0528")
     assert rec["mac-studio-m3-ultra-512gb"] == ("deepseek-r1-0528", "gpu")
     # R1-0528-Qwen3-8B (AIME 2024 86.0) beats every distill and runs on one GPU
-    for name in ("workstation-2x-rtx3090", "desktop-rtx4090-64gb", "desktop-rtx5090-64gb",
-                 "laptop-rtx4060-8gb", "macbook-pro-m2-max-64gb", "macbook-air-m2-16gb"):
+    for name in (
+        "workstation-2x-rtx3090",
+        "desktop-rtx4090-64gb",
+        "desktop-rtx5090-64gb",
+        "laptop-rtx4060-8gb",
+        "macbook-pro-m2-max-64gb",
+        "macbook-air-m2-16gb",
+    ):
         assert rec[name] == ("deepseek-r1-0528-qwen3-8b", "gpu"), name
     assert rec["laptop-8gb-no-gpu"] == ("deepseek-r1-distill-qwen-7b", "cpu")
     assert "higher-scoring" in rankings["laptop-8gb-no-gpu"].reason  # says why not the better

@@ -282,7 +282,9 @@ def _parse_arch(a: dict[str, Any], where: str) -> Architecture:
     unknown = sorted(set(a) - known)
     if unknown:
         raise CatalogError(f"The {where} has unknown architecture keys {', '.join(unknown)}.")
-    values = {k: (v if k in ("type", "tied_embeddings") else int(v)) for k, v in a.items()}
+    values: dict[str, Any] = {
+        k: (v if k in ("type", "tied_embeddings") else int(v)) for k, v in a.items()
+    }
     if any(values[k] <= 0 for k in needed):
         raise CatalogError(f"The {where} has an architecture number that is not positive.")
     return Architecture(**values)

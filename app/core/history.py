@@ -17,12 +17,16 @@ Turn = dict[str, str]  # {"role": ..., "content": ...}
 
 
 class SavedMessage(Protocol):
-    """What the history needs of a stored message (app.core.chat_store.Message)."""
+    """What the history needs of a stored message (app.core.chat_store.Message, frozen)."""
 
-    position: int
-    role: str
-    content: str
-    status: str
+    @property
+    def position(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def status(self) -> str: ...
 
 
 def sendable(message: SavedMessage) -> bool:

@@ -232,13 +232,10 @@ class ModelStats:
 
 def measured_words(m: Measurement | None) -> str:
     """'measured 31 tokens/s, 5.1 GB' for a table cell; '' when nothing was measured."""
-    if m is None or not m.measured:
+    if m is None or m.decode_tps is None:  # not measured
         return ""
-    text = (
-        f"measured {m.decode_tps:.0f} tokens/s"
-        if m.decode_tps >= 3
-        else (f"measured {m.decode_tps:.1f} tokens/s")
-    )
+    tps = m.decode_tps
+    text = f"measured {tps:.0f} tokens/s" if tps >= 3 else (f"measured {tps:.1f} tokens/s")
     if m.peak_memory_bytes:
         text += f", {m.peak_memory_bytes / 1e9:.1f} GB"
     return text

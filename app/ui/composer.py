@@ -6,7 +6,10 @@ button that opens the generation settings.
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -90,7 +93,8 @@ class Composer(QFrame):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if obj is self.input and event.type() == QEvent.Type.KeyPress:
-            key, mods = event.key(), event.modifiers()
+            key_event = cast(QKeyEvent, event)  # PySide6 passes key presses as QKeyEvent
+            key, mods = key_event.key(), key_event.modifiers()
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 if mods & Qt.KeyboardModifier.ShiftModifier:
                     self.input.insertPlainText("\n")

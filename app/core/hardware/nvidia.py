@@ -9,7 +9,9 @@ driver that is installed but broken or hung lands in `unreadable`, in words.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from app.core.hardware._run import call_with_timeout, run_command
 from app.core.hardware.bandwidth_tables import estimate_bandwidth_gbs, nvidia_bandwidth_gbs
@@ -106,7 +108,7 @@ def probe_nvidia_smi(timeout: float = 2.0, exe: str | None = None) -> NvidiaResu
     exe = exe or shutil.which("nvidia-smi")
     if not exe:
         return NvidiaResult()
-    fields = SMI_FIELDS
+    fields: tuple[str, ...] = SMI_FIELDS
     res = run_command([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
                       timeout)  # fmt: skip
     if not res.ok and res.returncode is not None and "field" in (res.stdout + res.stderr).lower():
@@ -179,7 +181,8 @@ def _text(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _try(fn):  # type: ignore[no-untyped-def]
+def _try(fn: Callable[..., Any]) -> Any:
+    """fn() (called with no arguments), or None when NVML does not support it."""
     try:
         return fn()
     except Exception:  # noqa: BLE001 - NVMLError_NotSupported and friends

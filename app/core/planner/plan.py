@@ -182,8 +182,10 @@ def _with_hard(plan: Plan, catalog: Catalog) -> Plan:
                                    speed.TYPICAL_PROMPT_TOKENS, tokens)  # fmt: skip
     reason = plan.reason
     if seconds is not None and reason.endswith("."):
-        reason = f"{reason[:-1]}; a hard math problem ({tokens:,} tokens) up to " \
-                 f"{duration_words(seconds).removeprefix('about ')}."
+        reason = (
+            f"{reason[:-1]}; a hard math problem ({tokens:,} tokens) up to "
+            f"{duration_words(seconds).removeprefix('about ')}."
+        )
     return replace(plan, hard_answer_tokens=tokens, hard_answer_seconds=seconds, reason=reason)
 
 
@@ -231,10 +233,10 @@ def _plan(model: ModelSpec, source: WeightSource, q: Quant, ctx: int, kv_type: s
                            mem.METAL_OVERHEAD + cpu_ovh)  # fmt: skip
             return _finish(base, place, ws, model, budget, kv)
         return _too_big(base, server_total, comp_gpu, cpu_ovh, budget)
-    place = _place_gguf(model, ws, kv, comp_gpu, comp_ram, cpu_ovh, budget)
-    if place is None:
+    fitted = _place_gguf(model, ws, kv, comp_gpu, comp_ram, cpu_ovh, budget)
+    if fitted is None:
         return _too_big(base, server_total, comp_gpu, cpu_ovh, budget)
-    return _finish(base, place, ws, model, budget, kv)
+    return _finish(base, fitted, ws, model, budget, kv)
 
 
 def mem_patterns(source: WeightSource) -> tuple[str, ...]:
@@ -328,8 +330,10 @@ def _route(p: _Place, ws: mem.WeightSplit, arch: Any, b: Budget, kind: str,
     """Where one token's reads and layers happen for placement `p` (see speed.Route)."""
     read = ws.active_per_token + kv_read
     moe = arch.layers - arch.dense_layers if arch.is_moe else 0
-    common = {"gpu_bandwidth_gbs": b.gpu_bandwidth_gbs, "cpu_bandwidth_gbs": b.cpu_bandwidth_gbs,
-              "cpu_cores": b.cpu_cores, "gpus": max(1, len(b.gpu_bytes))}  # fmt: skip
+    common: dict[str, Any] = {
+        "gpu_bandwidth_gbs": b.gpu_bandwidth_gbs, "cpu_bandwidth_gbs": b.cpu_bandwidth_gbs,
+        "cpu_cores": b.cpu_cores, "gpus": max(1, len(b.gpu_bytes)),
+    }  # fmt: skip
     if p.mode == "cpu":
         return speed.Route("cpu", cpu_bytes=read, cpu_moe_layers=moe, **common)
     if p.mode == "gpu":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from app.core.hardware.profile import HardwareProfile
@@ -13,7 +14,7 @@ class HardwareFileError(PlanError):
     """A --hardware file that is missing, not JSON, or not a Ponder hardware profile."""
 
 
-def read_hardware_file(path: str | Path) -> HardwareProfile:
+def read_hardware_file(path: str | os.PathLike[str]) -> HardwareProfile:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
