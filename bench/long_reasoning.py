@@ -3,11 +3,13 @@
 One long generation (16,000 tokens by default, context 32K) through the engine process and
 the client (the path the app and the CLI use), and a bare `Llama.generate()` loop on the
 same model in this process (llama.cpp's own speed: no detokenizing, no pipe), on the real
-Gemma 3 270M Q4_K_M and on a scripted model. Prints tokens/s per block for both, their
-ratio per block, and Ponder's Python cost per token in microseconds. The answer must cost
-the same per token at token 16,000 as at token 10: the ratio must stay flat.
+Gemma 3 270M Q4_K_M and on a scripted model, in interleaved rounds (the best block of each
+side counts, so a busy moment on a shared machine does not decide). Prints tokens/s per
+block for both, their ratio per block, and Ponder's extra cost per token in microseconds.
+The answer must cost the same per token at token 16,000 as at token 10: the ratio must
+stay flat.
 
-    .venv/bin/python bench/long_reasoning.py [--tokens 16000] [--skip-gemma]
+    .venv/bin/python bench/long_reasoning.py [--tokens 16000] [--rounds 2] [--skip-gemma]
 """
 
 from __future__ import annotations
@@ -75,13 +77,20 @@ def per_block(stamps: list[float], n: int) -> list[float]:
     return out
 
 
-def report(name: str, ours: list[float], bare: list[float], n: int) -> None:
-    a, b = per_block(ours, n), per_block(bare, n)
-    print(f"\n{name}: tokens/s per {BLOCK:,}-token block")
+def best_blocks(runs: list[list[float]], n: int) -> list[float]:
+    """Per block, the fastest of the rounds: what the path can do when nothing else runs."""
+    blocks = [per_block(stamps, n) for stamps in runs]
+    return [max(column) for column in zip(*blocks, strict=True)]
+
+
+def report(name: str, ours: list[list[float]], bare: list[list[float]], n: int) -> None:
+    a, b = best_blocks(ours, n), best_blocks(bare, n)
+    print(f"\n{name}: tokens/s per {BLOCK:,}-token block (best of {len(ours)} interleaved rounds)")
     print(f"{'block':>14} {'Ponder':>9} {'bare':>9} {'ratio':>7}")
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         print(f"{i * BLOCK:>6,}-{(i + 1) * BLOCK:<7,} {x:9.1f} {y:9.1f} {x / y:7.3f}")
-    total_ours, total_bare = ours[n - 1] - ours[0], bare[n - 1] - bare[0]
+    total_ours = min(r[n - 1] - r[0] for r in ours)
+    total_bare = min(r[n - 1] - r[0] for r in bare)
     cost_us = (total_ours - total_bare) / (n - 1) * 1e6
     print(f"whole run: Ponder {n / total_ours:.1f} tok/s, bare {n / total_bare:.1f} tok/s, "
           f"ratio {total_bare / total_ours:.3f}; Ponder's extra cost {cost_us:+.0f} µs "
@@ -94,6 +103,7 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=16_000)
     ap.add_argument("--ctx", type=int, default=32_768)
     ap.add_argument("--skip-gemma", action="store_true")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per model (2)")
     args = ap.parse_args()
     n = args.tokens
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,11 +114,14 @@ def main() -> int:
 
             models.append(("Gemma 3 270M Q4_K_M", Path(gemma.assemble(Path(tmp) / "g.gguf"))))
         for name, path in models:
-            ours, done = ponder_run(path, n, args.ctx)
-            if len(ours) < n:
-                print(f"{name}: only {len(ours)} tokens arrived ({done})")
-                continue
-            bare = bare_run(path, n, args.ctx)
+            ours: list[list[float]] = []
+            bare: list[list[float]] = []
+            for _ in range(args.rounds):
+                stamps, done = ponder_run(path, n, args.ctx)
+                if len(stamps) < n:
+                    raise SystemExit(f"{name}: only {len(stamps)} tokens arrived ({done})")
+                ours.append(stamps)
+                bare.append(bare_run(path, n, args.ctx))
             report(name, ours, bare, n)
     return 0
 
