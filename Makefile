@@ -28,7 +28,7 @@ $(VENV)/.run-deps: pyproject.toml $(CONSTRAINTS) | $(PY)
 	touch $@
 
 $(VENV)/.test-deps: pyproject.toml $(CONSTRAINTS) | $(PY)
-	$(PIP_INSTALL) -e '.[test,mlx]'
+	$(PIP_INSTALL) -e '.[test,mlx,serve]'
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps

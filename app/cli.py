@@ -1,4 +1,5 @@
-"""`ponder-cli`: the command line over the same core as the GUI (chat, doctor, plan, download)."""
+"""`ponder-cli`: the command line over the same core as the GUI (chat, doctor, plan, download,
+serve)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import importlib
 import sys
 
 # Each name is a module in app/commands with add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("chat", "doctor", "plan", "download", "catalog_check")
+COMMANDS = ("chat", "doctor", "plan", "download", "catalog_check", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
