@@ -106,7 +106,7 @@ def test_every_option_that_needs_a_server_gets_its_own_model_that_fits():
             assert model.hf_repo in text and f"--served-model-name {model.id}" in text
             if model.id != "deepseek-r1":
                 assert "deepseek-ai/DeepSeek-R1 " not in text and "DeepSeek-R1-GGUF" not in text
-            assert "GPUs of" not in plan.intro and "1 GPUs" not in plan.intro
+            assert "1 GPUs" not in plan.intro and " of 80 GB (H100)" in plan.intro
     assert seen >= 48
 
 
@@ -226,3 +226,55 @@ def test_an_mlx_choice_gets_the_nearest_gguf_for_llama_server():
     llama = by_engine(server_commands(target, api_key=KEY)[0])["llama.cpp"]
     assert "DeepSeek-R1-Distill-Qwen-32B-Q8_0.gguf" in llama.command
     assert "Apple Silicon" in llama.note
+
+
+# -- the dialog ------------------------------------------------------------------------------
+@pytest.fixture
+def laptop_plan():
+    rec = recommend(read_profile_file(PROFILES / "laptop-8gb-no-gpu.json"))
+    return serve_plan(rec.find("deepseek-r1-distill-qwen-32b", "Q4_K_M"))
+
+
+def test_dialog_rebinds_the_address_keeping_the_key_and_saves_it_in_the_keyring(
+    qtbot, laptop_plan, memory_keyring, tmp_path, monkeypatch
+):
+    from app.core.remote import api_key_for, saved_remotes
+    from app.ui.server_commands_dialog import ServerCommandsDialog
+
+    monkeypatch.setenv("PONDER_CONFIG_DIR", str(tmp_path))
+    dialog = ServerCommandsDialog(laptop_plan)
+    qtbot.addWidget(dialog)
+    key = laptop_plan.api_key
+    assert key in dialog.key_label.text() and dialog.keyring_note.isHidden()
+    assert all("--host 127.0.0.1 " in t.toPlainText() for t in dialog.texts)
+    assert dialog.warning.isHidden()
+    dialog.host_box.setCurrentText("0.0.0.0")
+    assert all("--host 0.0.0.0 " in t.toPlainText() for t in dialog.texts)
+    assert all(f"--api-key {key}" in t.toPlainText() for t in dialog.texts)
+    assert not dialog.warning.isHidden() and "0.0.0.0" in dialog.warning.text()
+    assert not dialog.save_button.isEnabled()  # "SERVER" is not an address to save
+    dialog.host_box.setCurrentText("127.0.0.1")
+    assert dialog.warning.isHidden() and dialog.save_button.isEnabled()
+    assert "Saved" in dialog.save_server()
+    [entry] = saved_remotes()
+    assert entry.model == "deepseek-r1-distill-qwen-32b"
+    assert entry.base_url == laptop_plan.commands[0].base_url and api_key_for(entry) == key
+
+
+def test_dialog_says_when_no_keyring_can_keep_the_key(qtbot, laptop_plan, tmp_path, monkeypatch):
+    import keyring
+    import keyring.backends.fail
+
+    from app.ui.server_commands_dialog import ServerCommandsDialog
+
+    monkeypatch.setenv("PONDER_CONFIG_DIR", str(tmp_path))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        dialog = ServerCommandsDialog(laptop_plan)
+        qtbot.addWidget(dialog)
+        assert not dialog.keyring_note.isHidden()
+        assert "cannot remember this key" in dialog.keyring_note.text()
+        assert "key kept in the keyring" not in dialog.save_server()
+    finally:
+        keyring.set_keyring(previous)

@@ -408,7 +408,7 @@ def serve_plan(option: Option, server: Any = None, host: str = "127.0.0.1",
     and GGUF), sized for `server` (a `server_layout.ServerGpus`; default: rented 80 GB H100s,
     as many as it needs). A new random API key unless `api_key` is given."""
     from app.core.server_commands import host_warning, new_api_key, serve_target, server_commands
-    from app.core.server_layout import DEFAULT_SERVER
+    from app.core.server_layout import DEFAULT_SERVER, gpu_words
 
     server = server or DEFAULT_SERVER
     key = api_key or new_api_key()
@@ -421,7 +421,8 @@ def serve_plan(option: Option, server: Any = None, host: str = "127.0.0.1",
         f"a {ctx_words(option.plan.ctx)} context."
     )
     if best is not None and best.fits and server.rented:
-        intro += f" For example on a server with {server.words(gpus)}."
+        intro += (f" For example on a server with {gpu_words(gpus)} of {server.memory_gb:.0f} GB "
+                  f"({server.name}).")  # fmt: skip
     elif best is not None and best.fits:
         intro += f" Sized for {server.words(server.count)}."
     elif best is not None:

@@ -56,6 +56,19 @@ def host_warning(host: str) -> str:
     return ""
 
 
+def keyring_missing_words() -> str:
+    """'' when the OS keyring can keep a server's key, else one sentence saying it cannot."""
+    from app.core.secrets import guarded_keyring
+
+    try:
+        guarded_keyring()
+    except Exception:  # noqa: BLE001 - no usable keyring, whatever the reason
+        return ("This system has no password store (keyring): Ponder cannot remember this key "
+                "after it closes. Keep a copy (it is in every command); Connect to a server "
+                "can use it for this session.")  # fmt: skip
+    return ""
+
+
 def base_url_for(host: str, port: int) -> str:
     """What to enter in "Connect to a server" ("SERVER" = the machine's name)."""
     if host in (ANY_HOST, "::"):
@@ -292,4 +305,4 @@ def server_commands(t: ServeTarget, server: ServerGpus = DEFAULT_SERVER, host: s
     llama = llama_server_command(t, server, host, key)
     if llama is not None:
         cmds.append(llama)
-    return sorted(cmds, key=lambda c: (not c.fits, c.gpus)), notes
+    return sorted(cmds, key=lambda c: (not c.fits, c.gpus, c.engine != "llama.cpp")), notes

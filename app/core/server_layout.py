@@ -27,7 +27,7 @@ def gpu_words(n: int) -> str:
 class ServerGpus:
     """The GPUs a command is sized for. `count` 0 means a rented server: as many as needed."""
 
-    name: str = "H100 80 GB"
+    name: str = "H100"
     memory_gb: float = 80.0
     compute_capability: float = 9.0
     count: int = 0
