@@ -38,12 +38,14 @@ def test_test_connection_fills_the_models_and_save_keeps_the_key_in_the_keyring(
     d.url.setText(server.url + "/v1")
     d.key.setText("sk-wrong")
     d.test_connection()
-    qtbot.waitUntil(lambda: d._check is None and d.result.text() != "Connecting…", timeout=10_000)
-    assert d.result.text().startswith("✘") and "API key" in d.result.text()
+    qtbot.waitUntil(
+        lambda: d._check is None and d.result_label.text() != "Connecting…", timeout=10_000
+    )
+    assert d.result_label.text().startswith("✘") and "API key" in d.result_label.text()
     d.key.setText(KEY)
     d.test_connection()
-    qtbot.waitUntil(lambda: d.result.text().startswith("✔"), timeout=10_000)
-    assert "deepseek-r1, qwq-32b" in d.result.text()
+    qtbot.waitUntil(lambda: d.result_label.text().startswith("✔"), timeout=10_000)
+    assert "deepseek-r1, qwq-32b" in d.result_label.text()
     assert [d.model.itemText(i) for i in range(d.model.count())] == ["deepseek-r1", "qwq-32b"]
     d.model.setCurrentIndex(1)
     d.grab().save(str(tmp_path / "connect.png"))
@@ -60,8 +62,10 @@ def test_a_server_that_is_not_there_is_said_in_words(qtbot, tmp_path):
     d = make_dialog(qtbot, tmp_path)
     d.url.setText("http://127.0.0.1:9/v1")
     d.test_connection()
-    qtbot.waitUntil(lambda: d._check is None and d.result.text() != "Connecting…", timeout=10_000)
-    assert "connection refused" in d.result.text()
+    qtbot.waitUntil(
+        lambda: d._check is None and d.result_label.text() != "Connecting…", timeout=10_000
+    )
+    assert "connection refused" in d.result_label.text()
 
 
 def test_without_a_keyring_the_entry_is_saved_and_the_user_is_told(tmp_path):

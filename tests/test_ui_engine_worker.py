@@ -179,7 +179,7 @@ def test_shutdown_stops_the_thread_closes_the_engine_and_saves_as_interrupted(qt
         bridge.generate(stream)
         qtbot.waitUntil(lambda: bool(client.generations) and client.generations[0].paused.is_set())
         bridge.shutdown()
-        assert bridge.thread.isFinished()
+        assert bridge.engine_thread.isFinished()
         assert client.closed == 1 and client.generations[0].cancelled
         saved = store.message(stream.message_id)
         assert saved.status == "partial" and saved.stats["stop_reason"] == "interrupted"

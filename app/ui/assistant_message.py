@@ -73,20 +73,22 @@ class AssistantMessageWidget(QFrame):
         self.note.setWordWrap(True)
         self.note.hide()
         layout.addWidget(self.note)
-        self.actions = QFrame(self)
-        row = QHBoxLayout(self.actions)
+        self.action_bar = QFrame(self)
+        row = QHBoxLayout(self.action_bar)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
-        self.copy_answer_button = _action("Copy answer", "Copy the answer", self.actions)
+        self.copy_answer_button = _action("Copy answer", "Copy the answer", self.action_bar)
         self.copy_answer_button.clicked.connect(self.copy_answer)
-        self.copy_thinking_button = _action("Copy thinking", "Copy the reasoning", self.actions)
+        self.copy_thinking_button = _action("Copy thinking", "Copy the reasoning", self.action_bar)
         self.copy_thinking_button.clicked.connect(self.copy_thinking)
-        self.raw_button = _action("Raw output", "Show exactly what the model wrote", self.actions)
+        self.raw_button = _action(
+            "Raw output", "Show exactly what the model wrote", self.action_bar
+        )
         self.raw_button.setCheckable(True)
         self.raw_button.toggled.connect(self.show_raw)
-        self.regenerate_button = _action("Regenerate", "Answer this again", self.actions)
+        self.regenerate_button = _action("Regenerate", "Answer this again", self.action_bar)
         self.regenerate_button.clicked.connect(self.sig_regenerate)
-        self.stats = QLabel(self.actions)
+        self.stats = QLabel(self.action_bar)
         self.stats.setObjectName("StatusNote")
         for w in (
             self.copy_answer_button,
@@ -97,8 +99,8 @@ class AssistantMessageWidget(QFrame):
             row.addWidget(w)
         row.addStretch(1)
         row.addWidget(self.stats)
-        layout.addWidget(self.actions)
-        self.actions.hide()
+        layout.addWidget(self.action_bar)
+        self.action_bar.hide()
 
     # -- streaming -----------------------------------------------------------------------
     def begin(self, thinking_open: bool = True) -> None:
@@ -152,7 +154,7 @@ class AssistantMessageWidget(QFrame):
         self.copy_answer_button.setVisible(bool(self.answer_text()))
         self.copy_thinking_button.setVisible(bool(self.thinking_text()))
         self.raw_button.setVisible(bool(self.raw_text()))
-        self.actions.show()
+        self.action_bar.show()
 
     def show_error(self, kind: str, message: str, detail: str = "") -> None:
         self.finish("error", self.thinking.live and not self._answer_started, {})

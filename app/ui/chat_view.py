@@ -30,7 +30,7 @@ COLUMN_WIDTH = 860
 class Banner(QFrame):
     """A notice with buttons, shown under the last message."""
 
-    def __init__(self, text: str, buttons: list[tuple[str, Callable[[], None]]], parent=None):
+    def __init__(self, text: str, buttons: list[tuple[str, Callable[[], object]]], parent=None):
         super().__init__(parent)
         self.setObjectName("Banner")
         layout = QVBoxLayout(self)
@@ -199,7 +199,7 @@ class ChatView(QScrollArea):
         return [w for w in self.messages if isinstance(w, UserMessageWidget)]
 
     # -- banners -------------------------------------------------------------------------
-    def show_banner(self, text: str, buttons: list[tuple[str, Callable[[], None]]]) -> Banner:
+    def show_banner(self, text: str, buttons: list[tuple[str, Callable[[], object]]]) -> Banner:
         self.clear_banner()
         self.banner = Banner(text, buttons, self.column)
         self._layout.insertWidget(self._layout.count() - 1, self.banner)

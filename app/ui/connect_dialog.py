@@ -95,16 +95,17 @@ class ConnectDialog(QDialog):
         h.addWidget(self.test_button)
         h.addStretch(1)
         form.addRow("", test_row)
-        self.result = QLabel("Not tested yet.", self)
-        self.result.setObjectName("Hint")
-        self.result.setWordWrap(True)
-        self.result.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
-        self.result.setContentsMargins(0, 0, 0, 4)
-        form.addRow(self.result)
+        self.result_label = QLabel("Not tested yet.", self)
+        self.result_label.setObjectName("Hint")
+        self.result_label.setWordWrap(True)
+        self.result_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        self.result_label.setContentsMargins(0, 0, 0, 4)
+        form.addRow(self.result_label)
 
         self.model = QComboBox(self)
         self.model.setEditable(True)
-        self.model.lineEdit().setPlaceholderText("Test the connection to list the models")
+        if (line_edit := self.model.lineEdit()) is not None:  # always: the box is editable
+            line_edit.setPlaceholderText("Test the connection to list the models")
         self.model.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -145,7 +146,7 @@ class ConnectDialog(QDialog):
         """Start the test on a worker thread; `sig_report` brings the words back."""
         if self._check is not None or not self.url.text().strip():
             return
-        self.result.setText("Connecting…")
+        self.result_label.setText("Connecting…")
         check = ConnectionCheck(self.url.text(), self.key.text().strip(),
                                 self.api.currentData(), self.verify.isChecked(), self)  # fmt: skip
         check.sig_report.connect(self._on_report)
@@ -156,8 +157,8 @@ class ConnectDialog(QDialog):
 
     def _on_report(self, report: remote.ConnectionReport) -> None:
         prefix = "✔ " if report.ok else "✘ "
-        self.result.setText(prefix + report.message)
-        self.result.setToolTip(report.detail)
+        self.result_label.setText(prefix + report.message)
+        self.result_label.setToolTip(report.detail)
         if report.models:
             current = self.model.currentText().strip()
             self.model.clear()

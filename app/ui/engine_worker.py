@@ -101,15 +101,15 @@ class EngineBridge(QObject):
     def __init__(self, client: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client = client
-        self.thread = QThread()
-        self.thread.setObjectName("ponder-engine")
+        self.engine_thread = QThread()
+        self.engine_thread.setObjectName("ponder-engine")
         self.worker = EngineWorker(client)
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.engine_thread)
         self.sig_request_load.connect(self.worker.load)
         self.sig_request_reload.connect(self.worker.reload)
         self.sig_request_generate.connect(self.worker.generate)
         self.sig_request_close.connect(self.worker.close_engine)
-        self.thread.start()
+        self.engine_thread.start()
         self._jobs = 0
         self._closed = False
 
@@ -142,10 +142,10 @@ class EngineBridge(QObject):
         if active is not None:
             active.interrupt()
         self.sig_request_close.emit()  # runs after the current job, then quits the thread
-        if not self.thread.wait(timeout_ms):
+        if not self.engine_thread.wait(timeout_ms):
             try:
                 self.client.close(timeout_s=1.0)  # unblocks a stuck load or stream
             except TypeError:
                 self.client.close()
-            self.thread.quit()
-            self.thread.wait(timeout_ms)
+            self.engine_thread.quit()
+            self.engine_thread.wait(timeout_ms)

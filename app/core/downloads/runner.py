@@ -127,11 +127,14 @@ def verify_installed(
     for f in plan.files:
         pointer = cache_mod.snapshot_path(cache, plan.repo, plan.commit, f.path)
         blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
+
+        def progress(n: int, f: PlannedFile = f) -> None:
+            emit(Verifying(f.path, n, f.size))
+
         try:
             ok = snapshot_target_ok(pointer, blob) and file_matches(
-                pointer, f, lambda n, f=f: emit(Verifying(f.path, n, f.size)),
-                lambda: control.stop_requested,
-            )  # fmt: skip
+                pointer, f, progress, lambda: control.stop_requested
+            )
         except OSError:
             ok = False
         if ok is None:
@@ -156,8 +159,10 @@ def _unchanged_since_verified(manifest: dict, f: PlannedFile, blob: Path) -> boo
     if f.path in (manifest.get("corrupt") or []):
         return False
     recorded = (manifest.get("stamps") or {}).get(f.path)
+    if not recorded:
+        return False
     try:
-        return bool(recorded) and cache_mod.file_stamp(blob) == list(recorded)
+        return cache_mod.file_stamp(blob) == list(recorded)
     except OSError:
         return False
 

@@ -289,9 +289,11 @@ class _EngineProcess:
         key = READY if event.get("event") == "ready" else event.get("id")
         final = event.get("event") not in NOT_FINAL
         with self._lock:
-            waiter = self._waiters.get(key) if isinstance(key, str) else None
-            if waiter is not None and final:
-                del self._waiters[key]
+            waiter = None
+            if isinstance(key, str):
+                waiter = self._waiters.get(key)
+                if waiter is not None and final:
+                    del self._waiters[key]
         if waiter is None:
             log.info("dropped a %s event for %r: nobody waits for it", event.get("event"), key)
             if event.get("event") == "error":

@@ -116,8 +116,9 @@ class MachinePage(Page):
         self.status.setText(summary)
         while self.grid.count():
             item = self.grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         for row, fact in enumerate(facts):
             name = label(fact.label, "FactLabel", wrap=False)
             self.grid.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
@@ -294,7 +295,9 @@ class PickPage(Page):
         if option in self.shown:
             row = self.shown.index(option)
             self.table.selectRow(row)
-            self.table.scrollToItem(self.table.item(row, 0))
+            item = self.table.item(row, 0)
+            if item is not None:
+                self.table.scrollToItem(item)
         self._show_detail(option)
 
     def select_key(self, model_id: str, quant: str) -> model_choice.Option | None:
