@@ -16,10 +16,13 @@ import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import getproxies
 
 from app.core.model_discovery import config_dir
 from app.core.secrets import SERVICE, guarded_keyring, mask_token
-from backends.remote_http import ConnectionReport, list_models, safe_url
+from backends.base import EngineFailure
+from backends.remote_http import ConnectionReport, check_address, list_models, safe_url, with_scheme
 from backends.remote_http import test_connection as _test_connection
 
 REMOTE_FILE = "remote_models.json"
@@ -28,11 +31,22 @@ API_LABELS = {
     "ollama": "Ollama native API (/api/chat)",
 }
 
+# How the server sends the model's reasoning (the engine's `reasoning_format`).
+REASONING_FORMATS = {
+    "auto": "Auto (a reasoning field, or <think> tags in the text)",
+    "field": "Reasoning field (vLLM/SGLang --reasoning-parser, llama-server, Ollama)",
+    "tags": "<think> tags in the text (no reasoning parser on the server)",
+    "none": "None: show everything as the answer",
+}
+PROXY_NAMES = ("http", "https", "no")
+
 log = logging.getLogger(__name__)
 
 __all__ = [
     "API_LABELS",
+    "REASONING_FORMATS",
     "ConnectionReport",
+    "address_problem",
     "RemoteModel",
     "api_key_for",
     "check_connection",
@@ -55,6 +69,7 @@ class RemoteModel:
     api: str = "openai"
     verify_tls: bool = True
     thinking_open: bool | None = None  # None: guessed from the model name
+    reasoning_format: str = "auto"  # a key of REASONING_FORMATS
 
     @property
     def key_user(self) -> str:
@@ -69,12 +84,28 @@ class RemoteModel:
         """The keyword arguments for EngineClient.load(base_url, **options)."""
         return {"engine": "openai", "model": self.model, "api_key": api_key or None,
                 "api": self.api, "verify_tls": self.verify_tls,
-                "thinking_open": self.thinking_open}  # fmt: skip
+                "thinking_open": self.thinking_open,
+                "reasoning_format": self.reasoning_format,
+                "proxies": proxy_settings()}  # fmt: skip
+
+
+def proxy_settings() -> dict[str, str]:
+    """HTTP(S)_PROXY / NO_PROXY of this process, for the engine (which does not inherit them)."""
+    return {k: v for k, v in getproxies().items() if k in PROXY_NAMES}
 
 
 def normalize_url(url: str) -> str:
-    """A base URL without surrounding spaces or a trailing slash."""
-    return url.strip().rstrip("/")
+    """A base URL without surrounding spaces or a trailing slash; "gpu-box:8000" is HTTP."""
+    return with_scheme(url).rstrip("/")
+
+
+def address_problem(url: str) -> str | None:
+    """Why this is not an address Ponder saves (not a URL, or a user:password in it), or None."""
+    try:
+        check_address(normalize_url(url))
+    except EngineFailure as exc:
+        return exc.message
+    return None
 
 
 def remote_list_path() -> Path:
@@ -88,14 +119,28 @@ def saved_remotes(list_path: Path | None = None) -> list[RemoteModel]:
     except (OSError, ValueError):
         return []
     out = []
+    had_login = False
     for item in data if isinstance(data, list) else []:
         try:
-            out.append(
-                RemoteModel(**{k: item[k] for k in item if k in RemoteModel.__annotations__})
-            )
+            entry = RemoteModel(**{k: item[k] for k in item if k in RemoteModel.__annotations__})
         except (TypeError, KeyError):
             continue
+        if entry.base_url != (clean := _without_login(entry.base_url)):
+            entry, had_login = replace(entry, base_url=clean), True
+        out.append(entry)
+    if had_login:  # an older Ponder kept a user:password here: take it out of the file
+        try:
+            _write(out, list_path or remote_list_path())
+        except OSError as exc:
+            log.info("could not rewrite the server list: %s", type(exc).__name__)
     return out
+
+
+def _without_login(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _write(entries: list[RemoteModel], list_path: Path) -> None:
@@ -109,7 +154,11 @@ def save_remote(
     entry: RemoteModel, api_key: str | None = None, list_path: Path | None = None
 ) -> str | None:
     """Save (or replace) the entry; the key goes to the keyring. Returns a warning in words
-    when the key could not be kept (no usable keyring), else None."""
+    when the key could not be kept (no usable keyring), else None. An address with a user
+    name and password is refused (ValueError, in words): it would be kept in plain text."""
+    problem = address_problem(entry.base_url)
+    if problem:
+        raise ValueError(problem)
     entry = replace(entry, base_url=normalize_url(entry.base_url), model=entry.model.strip())
     list_path = list_path or remote_list_path()
     entries = [
