@@ -17,6 +17,11 @@ listing, tree and paths-info (and the resolve headers) advertise a false sha256,
 or size; `header_lies` overrides resolve headers (X-Repo-Commit, X-Linked-Etag, ETag);
 `half` sends only half of every body it promises ("ignore_range": always the file from
 byte 0 with 200; "range": half of the requested range, 206) and then closes.
+
+Fault modes: `substitute` serves other bytes of the same size under a file's real hash (a
+server that sends wrong bytes); `stall_headers_next` accepts a file request and answers
+nothing, not even headers; `cdn_location` sends LFS redirects elsewhere (a format string
+with `{sha256}` and `{cdn}`, e.g. "https://evil.example/{sha256}").
 """
 
 from __future__ import annotations
@@ -118,6 +123,8 @@ class HubServer:
         self.requests: list[tuple[str, str, str | None]] = []
         self.header_lies: dict[str, str] = {}  # resolve headers replaced by these values
         self.half: str | None = None  # None | "ignore_range" | "range"
+        self.cdn_location: str | None = None  # where LFS redirects point instead of the CDN
+        self._substitutes: dict[str, bytes] = {}
         self._corrupt: set[str] = set()
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -200,6 +207,20 @@ class HubServer:
         with self._lock:
             self._faults.append(_Fault("stall", "cdn", after=after, seconds=seconds, count=count))
 
+    def stall_headers_next(self, seconds: float, count: int = 1) -> None:
+        """Answer nothing at all (no status line) for `seconds` on the next file requests."""
+        with self._lock:
+            self._faults.append(_Fault("stall_headers", "cdn", seconds=seconds, count=count))
+
+    def substitute(self, repo_id: str, path: str, data: bytes | None = None) -> None:
+        """Serve other bytes of the same size (default: the content reversed) while every
+        listing and header keeps advertising the real hash."""
+        f = self.file(repo_id, path)
+        wrong = data if data is not None else f.read(0, f.size)[::-1]
+        assert len(wrong) == f.size, "a substitute has the file's size"
+        with self._lock:
+            self._substitutes[f.sha256] = wrong
+
     def corrupt(self, repo_id: str, path: str) -> None:
         """Serve the file with one byte flipped (same size) while advertising its real hash."""
         self._corrupt.add(self.file(repo_id, path).sha256)
@@ -213,8 +234,10 @@ class HubServer:
         with self._lock:
             self._faults.clear()
             self._corrupt.clear()
+            self._substitutes.clear()
         self.rate = None
         self.half = None
+        self.cdn_location = None
         self.header_lies.clear()
 
     @property
@@ -366,9 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if f.lfs:
             sha = f.claimed("sha256")
+            where = self.hub.cdn_location or "{cdn}/cdn/{sha256}"
             headers = {
                 **commit,
-                "Location": f"{self.hub.cdn_url}/cdn/{f.sha256}",
+                "Location": where.format(cdn=self.hub.cdn_url, sha256=f.sha256),
                 "ETag": f'"{sha}"',
                 "X-Linked-Etag": f'"{sha}"',
                 "X-Linked-Size": str(f.claimed("size")),
@@ -386,6 +410,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._body(f, {"ETag": f'"{sha256}"'}, cdn=True)
 
     def _body(self, f: HubFile, headers: dict[str, str], cdn: bool = False) -> None:
+        silent = self.hub._take_fault("stall_headers", "cdn") if self.command != "HEAD" else None
+        if silent is not None:
+            self.hub._closing.wait(silent.seconds)
         start, end, status = 0, f.size, 200
         rng = self.headers.get("Range")
         if rng and self.hub.half == "ignore_range" and self.command != "HEAD":
@@ -434,7 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
                     stall = None
                 elif stall is not None:
                     n = min(n, stall.after - sent)
-                data = f.read(pos, pos + n)
+                data = self.hub._substitutes.get(f.sha256, b"")[pos : pos + n] or f.read(
+                    pos, pos + n
+                )
                 if flip and pos <= f.size // 2 < pos + n:
                     i = f.size // 2 - pos
                     data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]

@@ -79,6 +79,19 @@ class DownloadBusyError(DownloadError):
     kind = "busy"
 
 
+class InsecureEndpointError(DownloadError):
+    """The Hub address is plain http (not loopback), or a redirect leads away from the Hub's
+    own file storage: refused before any request is sent there."""
+
+    kind = "insecure_endpoint"
+
+
+class UnsafeFileError(DownloadError):
+    """A requested file is a Python pickle or code (`.bin`, `.pt`, `.py`, …): never fetched."""
+
+    kind = "unsafe_file"
+
+
 class UnsafeServerDataError(DownloadError):
     """The server sent a name, commit or hash that could reach outside the cache, or that
     contradicts what it listed: refused before anything touched the disk."""

@@ -41,12 +41,18 @@ from .hub import (
     translate,
 )
 from .plan import DownloadPlan, PlannedFile
-from .transfer import TransferHooks, fetch_blob, incomplete_path
+from .transfer import NO_SPACE, TransferHooks, fetch_blob, incomplete_path
 from .verify import file_matches, snapshot_target_ok
 
 log = logging.getLogger(__name__)
 DISK_MARGIN = 256 * 1024 * 1024
 EVENT_INTERVAL_S = 0.1
+LOCK_WAIT_S = 2.0  # how long to wait for another window's lock on a blob before saying so
+BUSY_MESSAGE = (
+    "Another Ponder window is downloading this file ({path}) right now (or another program "
+    "sharing the Hugging Face cache is). Ponder does not download it twice: wait for that "
+    "download to finish, then try again."
+)
 
 
 @dataclass(frozen=True)
@@ -262,27 +268,61 @@ class _Run:
                 break
             try:
                 ok = self._one(f, manifest, base, tok)
+                if ok:
+                    blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
+                    stamp = {f.path: cache_mod.file_stamp(blob)}
+                    _save_manifest(cache, plan, {f.path: f.blob_name}, done=False, stamps=stamp)
             except Exception as exc:
+                if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                    raise self._disk_full(exc, f.path) from exc
                 raise translate(exc, plan.repo, base, bool(tok), f.path) from exc
             if not ok:
                 break
-            blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
-            stamp = {f.path: cache_mod.file_stamp(blob)}
-            _save_manifest(cache, plan, {f.path: f.blob_name}, done=False, stamps=stamp)
         else:
-            cache_mod.write_ref(cache, plan.repo, plan.revision, plan.commit)
-            _save_manifest(cache, plan, {}, done=True)
+            try:
+                cache_mod.write_ref(cache, plan.repo, plan.revision, plan.commit)
+                _save_manifest(cache, plan, {}, done=True)
+            except OSError as exc:
+                if exc.errno in NO_SPACE:
+                    raise self._disk_full(exc, plan.repo) from exc
+                raise
             self.emit(PlanFinished("complete", self.done, plan.total_bytes))
             return DownloadResult("complete", plan, self.snapshot, self.fetched)
         status: Literal["paused", "cancelled"] = "paused"
         if self.control.cancelled:
             status = "cancelled"
             if self.control.delete_partial:
-                for f in plan.files:
-                    blob = cache_mod.blob_path(cache, plan.repo, f.blob_name)
-                    incomplete_path(blob).unlink(missing_ok=True)
+                self._delete_partials()
         self.emit(PlanFinished(status, self.done, plan.total_bytes))
         return DownloadResult(status, plan, self.snapshot, self.fetched)
+
+    def _disk_full(self, exc: OSError, what: str) -> DiskFullError:
+        """The disk filled while recording (manifest, link, ref) rather than writing bytes."""
+        free = self.disk_free(self.cache)
+        return DiskFullError(
+            f"The disk is full ({human_size(free)} free in {self.cache}): Ponder could not "
+            f"finish recording {what}. Free up space, then resume: the data downloaded so far "
+            "is kept and is not counted as installed until it is recorded and verified.",
+            str(exc),
+            free=free,
+        )
+
+    def _delete_partials(self) -> None:
+        """Cancel with delete: remove this plan's partial files, except one another window
+        is writing right now (its lock is held): that one is theirs to finish."""
+        from filelock import FileLock, Timeout
+
+        for f in self.plan.files:
+            blob = cache_mod.blob_path(self.cache, self.plan.repo, f.blob_name)
+            lock = cache_mod.lock_path(self.cache, self.plan.repo, f.blob_name)
+            try:
+                lock.parent.mkdir(parents=True, exist_ok=True)
+                with FileLock(lock, timeout=0):
+                    incomplete_path(blob).unlink(missing_ok=True)
+            except Timeout:
+                log.info("%s: partial data left to the window downloading it", f.path)
+            except OSError as exc:
+                log.warning("%s: partial data not deleted: %s", f.path, exc)
 
     def _one(self, f: PlannedFile, manifest: dict, endpoint: str, token) -> bool:
         """One file: verified cached blob, or a (resumed) transfer; then the snapshot link."""
@@ -294,14 +334,10 @@ class _Run:
         lock = cache_mod.lock_path(cache, plan.repo, f.blob_name)
         lock.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with FileLock(lock, timeout=2):
+            with FileLock(lock, timeout=LOCK_WAIT_S):
                 downloaded = self._blob(f, blob, manifest, endpoint, token)
         except Timeout as exc:
-            raise DownloadBusyError(
-                f"{f.path} is being downloaded by another program right now; wait for it to "
-                "finish, then try again.",
-                str(lock),
-            ) from exc
+            raise DownloadBusyError(BUSY_MESSAGE.format(path=f.path), str(lock)) from exc
         if downloaded is None:
             return False
         cache_mod.link_snapshot(blob, pointer)
