@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from app.core.answer_stream import AnswerStream
 from app.core.chat_session import ModelRunner
 from app.core.engine.events import StreamEvent, StreamStarted, TextDelta
+from app.core.engine_share import WINDOW, EngineShare
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,15 @@ class EngineWorker(QObject):
         super().__init__()
         self.client = client
         self.runner = ModelRunner(client)
+        # shared with the local server (app/serve): whoever loads or answers holds it
+        self.share = EngineShare()
+        self._loaded: tuple[str, dict[str, Any], int] | None = None  # path, opts, ticket
 
     # -- slots run on the worker thread --------------------------------------------------
     @Slot(int, str, object)
     def load(self, job: int, path: str, opts: dict[str, Any]) -> None:
         try:
-            info = self.runner.load(path, **opts)
+            info = self._load_shared(path, opts)
         except Exception as exc:
             kind = getattr(exc, "kind", "internal")
             message = getattr(exc, "message", "") or f"Loading failed: {exc}"
@@ -83,11 +87,38 @@ class EngineWorker(QObject):
                 self.sig_started.emit(job, event.prompt_tokens, event.thinking_open)
 
         try:
-            result = self.runner.stream(answer, forward)
+            result = self._stream_shared(answer, forward)
         except BaseException:
             log.exception("the answer stream failed")
             result = answer.finish()
         self.sig_finished.emit(job, result)
+
+    def _load_shared(self, path: str, opts: dict[str, Any]) -> dict[str, Any]:
+        """Load once the engine is free (the local server may be answering)."""
+        self.share.acquire(WINDOW)
+        try:
+            info = self.runner.load(path, **opts)
+            self._loaded = (path, dict(opts), self.share.note_load())
+            return info
+        finally:
+            self.share.release(WINDOW)
+
+    def _stream_shared(self, answer: AnswerStream, forward: Any) -> Any:
+        """Answer once the engine is free; if the local server loaded another model since,
+        the window's model is loaded again first. A Stop while waiting ends the answer."""
+        if not self.share.acquire(WINDOW, should_stop=lambda: answer.cancel_requested):
+            return self.runner.stream(answer, forward)  # stopped: ends without the engine
+        try:
+            loaded = self._loaded
+            if loaded is not None and not self.share.is_current(loaded[2]):
+                try:
+                    self.runner.load(loaded[0], **loaded[1])
+                    self._loaded = (loaded[0], loaded[1], self.share.note_load())
+                except Exception:  # the answer then reports the engine's words
+                    log.exception("loading the window's model again failed")
+            return self.runner.stream(answer, forward)
+        finally:
+            self.share.release(WINDOW)
 
 
 class EngineBridge(QObject):
