@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         self.manager_action = self._action(model, "&Models…", self.open_model_manager, "Ctrl+M")
         self.import_action = self._action(model, "&Import GGUF…", self.import_gguf)
         self.connect_action = self._action(model, "&Connect to a server…", self.open_connect_dialog)
+        self.serve_action = self._action(model, "&Serve on this computer…", self.open_serve_dialog)
         help_ = self.menuBar().addMenu("&Help")
         self._action(help_, "Open &logs folder", self.open_logs_folder)
         help_.addSeparator()
@@ -264,6 +265,12 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.connect_dialog = dialog
         return dialog
+
+    def open_serve_dialog(self) -> Any:
+        """Model → Serve on this computer: the models for other programs (OpenAI API)."""
+        from app.ui.serve_dialog import open_serve_dialog
+
+        return open_serve_dialog(self)
 
     def load_remote(self, entry: Any, api_key: str | None = None) -> None:
         """Chat with a saved server model (the key from the dialog, else the keyring)."""
