@@ -82,6 +82,15 @@ class ConnectDialog(QDialog):
         for value, label in remote.API_LABELS.items():
             self.api.addItem(label, value)
         form.addRow("Speaks", self.api)
+        self.reasoning = QComboBox(self)
+        for value, label in remote.REASONING_FORMATS.items():
+            self.reasoning.addItem(label, value)
+        self.reasoning.setToolTip(
+            "How the server sends the model's thinking. Auto works for most servers; choose "
+            "<think> tags when a server without a reasoning parser shows the thinking as the "
+            "answer."
+        )
+        form.addRow("Reasoning format", self.reasoning)
         self.verify = QCheckBox("Check the server's certificate (https)", self)
         self.verify.setChecked(True)
         self.verify.setToolTip("Turn off only for a server you trust on your own network.")
@@ -134,6 +143,7 @@ class ConnectDialog(QDialog):
         self.key.setText(api_key or "")
         self.api.setCurrentIndex(max(0, self.api.findData(entry.api)))
         self.verify.setChecked(entry.verify_tls)
+        self.reasoning.setCurrentIndex(max(0, self.reasoning.findData(entry.reasoning_format)))
         self.model.setEditText(entry.model)
         self.label.setText(entry.label)
 
@@ -179,7 +189,11 @@ class ConnectDialog(QDialog):
             label=self.label.text().strip(),
             api=self.api.currentData(),
             verify_tls=self.verify.isChecked(),
+            reasoning_format=self.reasoning.currentData(),
         )
+        if problem := remote.address_problem(entry.base_url):  # e.g. a user:password in it
+            self.result_label.setText("✘ " + problem)
+            return
         self.api_key = self.key.text().strip() or None
         self.warning = remote.save_remote(entry, self.api_key, self.list_path)
         self.entry = entry
