@@ -35,14 +35,15 @@ def free_port() -> int:
 class LlamaServer:
     """`python -m llama_cpp.server` with one model, started and waited for."""
 
-    def __init__(self, model: Path, n_ctx: int = 2048) -> None:
-        self.model = str(model)
+    def __init__(self, model: Path, n_ctx: int = 2048, alias: str | None = None) -> None:
+        self.model = alias or str(model)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", self.model, "--host",
-             "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx), "--verbose", "false"],
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
+             "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx), "--verbose", "false",
+             *(["--model_alias", alias] if alias else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
         )  # fmt: skip
 
@@ -168,5 +169,22 @@ def test_a_server_killed_mid_stream_is_reported_and_the_text_kept(client, script
         after = list(client.chat(QUESTION))
         assert isinstance(after[-1], StreamError) and "connection refused" in after[-1].message
         assert client.pid is not None
+    finally:
+        server.stop()
+
+
+def test_a_model_named_reasoner_on_a_server_without_a_parser_splits_thinking(
+    client, scripted_models
+):
+    """The name says nothing about a pre-opened `<think>`; the bare `</think>` does (#16)."""
+    server = LlamaServer(scripted_models.preopen, alias="reasoner").wait_ready()
+    try:
+        info = client.load(server.url, engine="openai", model="reasoner")
+        assert info["thinking_open_guess"] is False and info["reasoning_format"] == "auto"
+        events = list(client.chat(QUESTION))
+        assert texts(events) == (THINK_TEXT, ANSWER_TEXT)
+        assert isinstance(events[-1], StreamDone) and not events[-1].ended_in_thinking
+        client.load(server.url, engine="openai", model="reasoner", reasoning_format="tags")
+        assert texts(list(client.chat(QUESTION))) == (THINK_TEXT, ANSWER_TEXT)
     finally:
         server.stop()

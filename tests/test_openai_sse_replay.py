@@ -240,3 +240,86 @@ def test_test_connection_lists_models_and_explains_a_bad_address(replay):
     with pytest.raises(EngineError) as err, EngineClient(load_timeout_s=30) as client:
         client.load("ftp://example.com", engine="openai", model="x")
     assert err.value.kind == "bad_request" and "not a server address" in err.value.message
+
+
+# -- reasoning formats and the endings that used to be silent (issue 16) ----------------------
+def chat_events(replay: ReplayServer, file: str, model: str, **load: Any) -> list:
+    replay.file, replay.models = DATA / file, [model]
+    with EngineClient(load_timeout_s=30) as client:
+        client.load(replay.url, engine="openai", model=model, **load)
+        return list(client.chat(QUESTION))
+
+
+def panes(events: list) -> tuple[str, str]:
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    return "".join(d.thinking for d in deltas), "".join(d.answer for d in deltas)
+
+
+@pytest.mark.parametrize(
+    "fmt, thinking, answer",
+    [
+        ("auto", "Two plus two makes four.", "The answer is 4."),
+        ("tags", "Two plus two makes four.", "The answer is 4."),
+        ("none", "", "Two plus two makes four.</think>\n\n The answer is 4."),
+    ],
+)
+def test_a_model_named_reasoner_without_a_parser_gets_its_thinking_split(replay, fmt, thinking,
+                                                                          answer):  # fmt: skip
+    # recorded from llama-cpp-python's server (no reasoning parser, model alias "reasoner")
+    events = chat_events(replay, "llama_cpp_server_reasoner.sse", "reasoner",
+                         reasoning_format=fmt)  # fmt: skip
+    assert panes(events) == (thinking, answer)
+    assert isinstance(events[-1], StreamDone) and not events[-1].ended_in_thinking
+
+
+def test_tags_inside_a_code_fence_of_the_answer_stay_in_the_answer(replay):
+    events = chat_events(replay, "tags_in_code_fence.sse", "qwq-32b")
+    assert panes(events) == (
+        "Show the tag. Use a fence.",
+        "```html\n<think>x</think>\n```\nA [THINK] stays.",
+    )
+
+
+def test_reasoning_from_its_field_and_tags_in_the_answer_are_never_rescanned(replay):
+    events = chat_events(replay, "field_then_literal_tags.sse", "deepseek-r1")
+    assert panes(events) == ("Reason with a </think> inside.", "Write <think></think> literally.")
+
+
+@pytest.mark.parametrize(
+    "file, words",
+    [
+        ("empty_done_only.sse", "ended the answer without sending any text (only [DONE])"),
+        ("vllm_finish_abort.sse", "aborted the answer (finish reason \u201cabort\u201d)"),
+        ("reasoning_only_stop.sse", "The model ended its thinking without writing an answer "
+                                    "(finish reason \u201cstop\u201d). The thinking is kept"),
+        ("length_in_thinking.sse", "The server's own length limit ended the answer while the "
+                                   "model was still thinking"),
+    ],
+)  # fmt: skip
+def test_every_silent_ending_is_explained(replay, file, words):
+    events = chat_events(replay, file, "deepseek-r1")
+    error = events[-1]
+    assert isinstance(error, StreamError), error
+    assert words in error.message
+    if file != "empty_done_only.sse":  # what arrived is still shown
+        assert panes(events)[0].startswith("Okay, so")
+
+
+def test_length_inside_the_thinking_at_the_users_own_limit_stays_a_length_stop(replay):
+    replay.file = DATA / "length_in_thinking.sse"
+    with EngineClient(load_timeout_s=30) as client:
+        client.load(replay.url, engine="openai", model="deepseek-r1")
+        events = list(client.chat(QUESTION, max_tokens=3))
+    done = events[-1]
+    assert isinstance(done, StreamDone) and done.stop_reason == "length"
+    assert done.ended_in_thinking  # the window says "Ended while thinking (the length limit…)"
+
+
+@pytest.mark.parametrize("file", ["llama_server_error_field.sse", "sglang_error_chunk.sse"])
+def test_a_context_overflow_inside_an_http_200_stream_is_a_context_overflow(replay, file):
+    events = chat_events(replay, file, "deepseek-r1")
+    error = events[-1]
+    assert isinstance(error, StreamError) and error.kind == "context_overflow"
+    assert error.message.startswith(
+        "The conversation is too long for the server's context: start a new chat or drop old turns."
+    )
