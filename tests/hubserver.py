@@ -121,6 +121,7 @@ class HubServer:
         self.lfs_min_size = lfs_min_size
         self.rate: float | None = None  # bytes per second per transfer, None = unlimited
         self.requests: list[tuple[str, str, str | None]] = []
+        self.authorized: list[tuple[str, str]] = []  # (path, Authorization) when one was sent
         self.header_lies: dict[str, str] = {}  # resolve headers replaced by these values
         self.half: str | None = None  # None | "ignore_range" | "range"
         self.cdn_location: str | None = None  # where LFS redirects point instead of the CDN
@@ -359,6 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         self.hub.requests.append((self.command, url.path, self.headers.get("Range")))
+        if self.headers.get("Authorization"):
+            self.hub.authorized.append((url.path, self.headers["Authorization"]))
         if parts[0] == "cdn" and len(parts) == 2:
             if not self._fault("cdn"):
                 self._cdn(parts[1])

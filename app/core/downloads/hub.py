@@ -49,11 +49,15 @@ def resolve_token(token: str | bool | None) -> str | bool:
 
 
 def resolve_endpoint(endpoint: str | None) -> str:
+    """`endpoint`, else HF_ENDPOINT / huggingface.co; https only (plain http on loopback
+    for a local mirror or the tests), else InsecureEndpointError in words."""
+    from .safety import check_endpoint
+
     if endpoint:
-        return endpoint.rstrip("/")
+        return check_endpoint(endpoint.rstrip("/"))
     from huggingface_hub import constants
 
-    return constants.ENDPOINT.rstrip("/")
+    return check_endpoint(constants.ENDPOINT.rstrip("/"))
 
 
 def is_offline() -> bool:

@@ -5,7 +5,9 @@ and, for every file, its size, its LFS sha256 (None for small git files, which c
 blob id instead). Offline, a plan Ponder completed before is read back from the cache.
 
 A plan is checked when it is made (from the Hub or from a stored manifest): the commit, every
-file name and every hash must be safe to join to a cache path (see safety.py).
+file name and every hash must be safe to join to a cache path (see safety.py). A plan never
+holds a pickle or code (`.bin`, `.pt`, `.pth`, `.pkl`, `.ckpt`, `.py`, …): asked for by name,
+such a file is refused in words (UnsafeFileError); matched by a pattern, it is left out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .errors import (
     OfflineError,
     RemoteFileNotFoundError,
     RepoNotFoundError,
+    UnsafeFileError,
     UnsafeServerDataError,
 )
 from .hub import (
@@ -148,21 +151,38 @@ def plan_download(
     safety.check_commit(commit, repo_id)
     chosen: list[str] = []
     for name in files:
+        _refuse_unsafe(repo_id, name)
         if name not in siblings:
             raise RemoteFileNotFoundError(_missing_message(repo_id, name, siblings), name)
         chosen.append(name)
+    safe = [n for n in siblings if safety.unsafe_file_reason(n) is None]
     for pattern in patterns:
-        matched = [n for n in siblings if fnmatch.fnmatch(n, pattern)]
+        matched = [n for n in safe if fnmatch.fnmatch(n, pattern)]
         if not matched:
+            unsafe = [n for n in siblings if fnmatch.fnmatch(n, pattern)]
+            if unsafe:
+                _refuse_unsafe(repo_id, unsafe[0])
             raise RemoteFileNotFoundError(
                 f"No file in {repo_id} matches {pattern!r}.", f"pattern={pattern}"
             )
         chosen.extend(matched)
-    chosen.extend(n for p in optional for n in siblings if fnmatch.fnmatch(n, p))
+    chosen.extend(n for p in optional for n in safe if fnmatch.fnmatch(n, p))
     planned = []
     for name in sorted(set(chosen)):
         planned.append(_planned_file(repo_id, name, siblings[name]))
     return DownloadPlan(repo_id, commit, tuple(planned), revision)
+
+
+def _refuse_unsafe(repo_id: str, name: str) -> None:
+    """UnsafeFileError in words when `name` is a pickle or code file."""
+    reason = safety.unsafe_file_reason(name)
+    if reason is not None:
+        raise UnsafeFileError(
+            f"Ponder does not download {name} from {repo_id}: {reason}. Ponder only fetches "
+            "weights that cannot run code (GGUF, safetensors) and never runs a model's own "
+            "code: choose the GGUF or safetensors version of this model.",
+            f"path={name}",
+        )
 
 
 def _planned_file(repo_id: str, name: str, sibling: Any) -> PlannedFile:

@@ -9,11 +9,13 @@ message says in words what was refused and that nothing was written.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .errors import UnsafeServerDataError
+from .errors import InsecureEndpointError, UnsafeServerDataError
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -23,6 +25,12 @@ MAX_NAME = 1000  # bytes of a whole relative path; the Hub's own paths stay far 
 MAX_COMPONENT = 255  # bytes of one path component (most file systems' limit)
 MAX_REVISION = 200
 NOTHING_WRITTEN = "nothing was written"
+# Where the Hub keeps file contents: its LFS CDN (cdn-lfs*.hf.co, cdn-lfs*.huggingface.co,
+# us.aws.cdn.hf.co …) and the Xet bridge (cas-bridge.xethub.hf.co), per the Hub's firewall
+# documentation (huggingface/hub-docs#2628). A download may be redirected there, or to the
+# endpoint's own host (or a subdomain of it), and nowhere else.
+HUB_STORAGE_DOMAINS = ("hf.co", "huggingface.co")
+UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".py", ".pyc")
 
 
 def _shown(value: object) -> str:
@@ -143,3 +151,62 @@ def _within(child: str, root: str) -> bool:
         return os.path.commonpath([child, root]) == root
     except ValueError:  # different drives on Windows
         return False
+
+
+def is_loopback(host: str | None) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): this machine only."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str) -> str:
+    """The Hub address to download from: https, or plain http on this machine only (tests, a
+    local mirror). Raises InsecureEndpointError in words otherwise."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if host and (scheme == "https" or (scheme == "http" and is_loopback(host))):
+        return url
+    raise InsecureEndpointError(
+        f"Ponder downloads models only over HTTPS, but the Hub address is {_shown(url)} "
+        "(HF_ENDPOINT). Plain http can be read and changed by anyone on the network: use an "
+        "https:// address.",
+        f"endpoint={url!r}",
+    )
+
+
+def redirect_problem(endpoint: str, target: str) -> str | None:
+    """Why a download may not follow a redirect from `endpoint`'s files to `target`, or None.
+
+    Allowed: https to the endpoint's host, a subdomain of it, or the Hub's file storage
+    (`*.hf.co`, `*.huggingface.co`); plain http only from a loopback endpoint to a
+    loopback host (the tests' local Hub)."""
+    ours, theirs = urlsplit(endpoint), urlsplit(target)
+    host, home = (theirs.hostname or "").lower(), (ours.hostname or "").lower()
+    scheme = theirs.scheme.lower()
+    if not host:
+        return "it has no host"
+    if theirs.username or theirs.password:
+        return "it carries a user name or password"
+    local = is_loopback(home) and is_loopback(host)
+    if scheme != "https" and not (scheme == "http" and local):
+        return "it is not https"
+    storage = any(host == d or host.endswith("." + d) for d in HUB_STORAGE_DOMAINS)
+    if local or host == home or host.endswith("." + home) or storage:
+        return None
+    return f"{host} is not the Hub ({home}) nor its file storage"
+
+
+def unsafe_file_reason(name: str) -> str | None:
+    """Why Ponder never downloads `name` (a pickle or code), or None."""
+    lower = name.lower()
+    if lower.endswith(".py") or lower.endswith(".pyc"):
+        return "it is Python code"
+    if lower.endswith(UNSAFE_SUFFIXES):
+        return "it is a Python pickle, which can run code when opened"
+    return None

@@ -7,19 +7,23 @@ the blob is renamed into place only when size and hash match the Hub's metadata.
 A hostile or broken server cannot make it loop: one transfer receives at most the file's
 size plus a small margin (`byte_budget`), and a short answer counts as a failed attempt
 unless it brought a real amount of data (`RESET_PROGRESS`). The Hub's headers (commit,
-linked ETag) must agree with the pinned plan before any byte is written.
+linked ETag) must agree with the pinned plan before any byte is written. Redirects are
+followed by hand, each one checked before it is requested: only to the Hub's own host or
+its file storage (safety.redirect_problem), and the token goes to the Hub's origin only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import safety
 from .errors import (
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 RESET_PROGRESS = 32 * 1024 * 1024  # a short answer bringing this much resets the retry streak
+REDIRECT_STATUS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -164,10 +170,8 @@ def _transfer(
         if state.have:
             req_headers["Range"] = f"bytes={state.have}-"
         try:
-            with client.stream(
-                "GET", url, headers=req_headers, timeout=timeout, follow_redirects=True
-            ) as resp:
-                check_answer(resp, file, commit, url)
+            with _follow(client, url, req_headers, timeout, file) as (resp, hops):
+                check_answer(resp, file, commit, url, hops)
                 if not _accept(resp, file, out, state, hooks):
                     continue
                 _receive(resp, file, out, state, control, hooks)
@@ -276,11 +280,56 @@ def _count_failure(
         raise _Stopped from None
 
 
-def check_answer(resp: Any, file: PlannedFile, commit: str | None, url: str) -> None:
+@contextlib.contextmanager
+def _follow(
+    client: Any, url: str, headers: dict[str, str], timeout: Any, file: PlannedFile
+) -> Iterator[tuple[Any, list[Any]]]:
+    """GET `url` as a stream, following redirects by hand: each target is checked before it
+    is requested (safety.redirect_problem), and the Authorization header is dropped once the
+    origin changes. Yields (final response, the redirect responses before it)."""
+    hops: list[Any] = []
+    target, hop_headers = url, dict(headers)
+    home = _origin(url)
+    while True:
+        request = client.build_request("GET", target, headers=hop_headers, timeout=timeout)
+        resp = client.send(request, stream=True, follow_redirects=False)
+        location = resp.headers.get("Location") if resp.status_code in REDIRECT_STATUS else None
+        if location is None:
+            break
+        resp.close()
+        hops.append(resp)
+        target = str(resp.url.join(location))
+        problem = safety.redirect_problem(url, target)
+        if problem is None and len(hops) > MAX_REDIRECTS:
+            problem = f"more than {MAX_REDIRECTS} redirects"
+        if problem is not None:
+            raise UnsafeServerDataError(
+                f"The server redirected {file.path} to {target[:100]!r}, which Ponder will not "
+                f"follow ({problem}); {safety.NOTHING_WRITTEN}. Downloads go only to the Hub "
+                "and its own file storage.",
+                f"redirect={target[:300]} problem={problem}",
+            )
+        if _origin(target) != home:
+            hop_headers = {k: v for k, v in hop_headers.items()
+                           if k.lower() not in ("authorization", "cookie")}  # fmt: skip
+    try:
+        yield resp, hops
+    finally:
+        resp.close()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def check_answer(
+    resp: Any, file: PlannedFile, commit: str | None, url: str, history: list[Any] | None = None
+) -> None:
     """The Hub's own answer (before any redirect) must name the pinned commit and, for LFS
     files, the planned sha256; redirects may not leave http(s) or drop from https to http.
     Raises UnsafeServerDataError before a byte is written."""
-    hops = [*getattr(resp, "history", []), resp]
+    hops = [*(getattr(resp, "history", []) if history is None else history), resp]
     first = hops[0].headers
     said = first.get("X-Repo-Commit")
     if said is not None and commit:
