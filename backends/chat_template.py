@@ -54,6 +54,7 @@ def _strftime_now(fmt: str) -> str:
 
 
 def _make_environment() -> Any:
+    from jinja2 import BaseLoader
     from jinja2.ext import loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -72,7 +73,27 @@ def _make_environment() -> Any:
                         )
             return super().call_binop(context, operator, left, right)
 
-    env = LimitedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+        def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+            # Jinja returns an Undefined that fails only when used, and prints as "": a
+            # template reading `__globals__` through str.format_map rendered an empty prompt.
+            # Reaching for an unsafe attribute is refused on the spot instead.
+            from jinja2.sandbox import SecurityError
+
+            raise SecurityError(
+                f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+            )
+
+    class NoFiles(BaseLoader):
+        """`include`, `import` and `extends` read no file: a template that tries is hostile."""
+
+        def get_source(self, environment: Any, template: str) -> Any:
+            from jinja2.sandbox import SecurityError
+
+            raise SecurityError(f"the template tried to read {template[:80]!r}")
+
+    env = LimitedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols], loader=NoFiles()
+    )
     env.filters["tojson"] = _tojson
     env.globals.update(raise_exception=_raise_exception, strftime_now=_strftime_now)
     return env
