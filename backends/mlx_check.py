@@ -1,9 +1,10 @@
 """Checks an MLX model folder in Python before mlx-lm reads it, and the memory it may use.
 
-Refused in words: a missing folder or config, custom code (`model_file`, `auto_map`), an
-architecture this mlx-lm cannot run, pickle-only weights, a safetensors header that does
-not match its file, no tokenizer file. `memory_budget` is the GPU wired limit on Metal,
-else the free RAM.
+Refused in words: a missing folder or config, custom code (`model_file`, `auto_map` in
+config.json or tokenizer_config.json), an architecture this mlx-lm cannot run, any pickle
+file in the folder (`.bin`, `.pt`, `.pth`, `.pkl`, `.ckpt`: opening one can run code), a
+safetensors header that does not match its file, no tokenizer file. `memory_budget` is the
+GPU wired limit on Metal, else the free RAM.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from backends.base import EngineFailure
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tiktoken.model")
-UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+CUSTOM_CODE_KEYS = ("model_file", "auto_map")
 # Room left beside the weights for the KV cache, activations and the runtime.
 MEMORY_MARGIN = 1.1
 _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4,
@@ -87,7 +89,8 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
             raise ValueError("not an object")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise EngineFailure("bad_model", f"The model's config.json is damaged: {exc}.") from exc
-    custom = [k for k in ("model_file", "auto_map") if k in config]
+    custom = [k for k in CUSTOM_CODE_KEYS if k in config]
+    custom += [f"{k} in tokenizer_config.json" for k in _tokenizer_custom_code(folder)]
     if custom:
         raise EngineFailure(
             "bad_model",
@@ -107,14 +110,25 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
             f"{mlx_lm.__version__}: update mlx-lm, or use the GGUF version with llama.cpp.",
         )
     weights = sorted(folder.glob("model*.safetensors"))
-    if not weights:
-        unsafe = [p.name for p in folder.iterdir() if p.suffix in UNSAFE_WEIGHTS]
-        why = (
-            f"only {unsafe[0]}, a PyTorch pickle that Ponder does not open (it can run code)"
-            if unsafe
-            else "no model*.safetensors weights"
+    unsafe = _pickles(folder)
+    if unsafe and not weights:
+        raise EngineFailure(
+            "bad_model",
+            f"The model folder {folder.name} has only {unsafe[0]}, a PyTorch pickle that Ponder "
+            "does not open (it can run code): download the safetensors or GGUF version.",
         )
-        raise EngineFailure("bad_model", f"The model folder {folder.name} has {why}.")
+    if unsafe:
+        raise EngineFailure(
+            "bad_model",
+            f"The model folder {folder.name} holds {', '.join(unsafe[:3])}: a Python pickle, "
+            "which can run code when opened, and Ponder never loads a folder with one. Use a "
+            "folder with only safetensors weights (remove the pickle, or download the model "
+            "with Ponder, which never fetches pickles).",
+        )
+    if not weights:
+        raise EngineFailure(
+            "bad_model", f"The model folder {folder.name} has no model*.safetensors weights."
+        )
     total = 0
     for w in weights:
         try:
@@ -130,6 +144,27 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
             "tokenizer.model): the download is incomplete, download the model again.",
         )
     return folder, config, total
+
+
+def _pickles(folder: Path, limit: int = 2000) -> list[str]:
+    """Pickle files in the folder or its subfolders (relative names; at most `limit` entries
+    looked at, links not followed)."""
+    found: list[str] = []
+    for i, path in enumerate(folder.rglob("*")):
+        if i >= limit:
+            break
+        if path.suffix.lower() in UNSAFE_WEIGHTS and not path.is_dir():
+            found.append(path.relative_to(folder).as_posix())
+    return sorted(found)
+
+
+def _tokenizer_custom_code(folder: Path) -> list[str]:
+    """Keys of tokenizer_config.json that would make transformers import the model's code."""
+    try:
+        data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    return [k for k in CUSTOM_CODE_KEYS if isinstance(data, dict) and k in data]
 
 
 def _architecture_supported(config: dict[str, Any]) -> bool:
