@@ -196,6 +196,12 @@ class LlamaCppEngine:
             raise EngineFailure("bad_model", str(exc)) from exc
         open_tag = prompt_opens_thinking(prompt)
         tokens = self._prompt_tokens(prompt)
+        if not tokens:
+            raise EngineFailure(
+                "bad_model",
+                "The model's chat template turned the conversation into an empty prompt: this "
+                "file's template is broken; choose another model file.",
+            )
         check_fits(len(tokens), self.llm.n_ctx())
         emit(started_event(req.request_id, len(tokens), open_tag))
         stream = AnswerStream(open_tag, emit_parts)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import GenerationControl
+from backends.base import EngineFailure, GenerationControl
 from backends.chat_template import ChatTemplate, TemplateError
 from backends.llama_cpp import LlamaCppEngine
 from scripted import ANSWER_TEXT, TEMPLATE_PREOPEN, write_scripted_gguf
@@ -196,3 +196,10 @@ def test_templates_render_like_transformers():
     )
     out = t.render([{"role": "user", "content": "€ 5"}, {"role": "user", "content": "x"}])
     assert out == '{"role": "user", "content": "€ 5"}'
+
+
+def test_a_template_that_renders_nothing_is_refused_in_words(engine, tmp_path):
+    path = write_scripted_gguf(tmp_path / "empty.gguf", "answer", "{% if false %}x{% endif %}")
+    engine.load(str(path), n_ctx=512)
+    with pytest.raises(EngineFailure, match="empty prompt"):
+        run(engine, {})
