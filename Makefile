@@ -50,6 +50,7 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/plan_accuracy.py
 	$(PY) bench/download.py --size-mb 1024
 	$(PY) bench/remote_overhead.py
+	$(PY) bench/serve_overhead.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_stream.py
 
 $(VENV)/.package-deps: pyproject.toml $(CONSTRAINTS) | $(PY)
