@@ -49,6 +49,39 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE messages ADD COLUMN owner_pid INTEGER;
     ALTER TABLE messages ADD COLUMN owner_started REAL;
     """,
+    # 3: model comparisons (app/core/compare): a run and each answer saved as it arrives
+    """
+    CREATE TABLE compare_runs (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        models TEXT NOT NULL DEFAULT '[]',
+        problems TEXT NOT NULL DEFAULT '[]',
+        settings TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'new'
+    );
+    CREATE TABLE compare_results (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+        model_index INTEGER NOT NULL,
+        problem_index INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        answer TEXT NOT NULL DEFAULT '',
+        thinking TEXT NOT NULL DEFAULT '',
+        final TEXT NOT NULL DEFAULT '',
+        correct INTEGER,
+        thinking_tokens INTEGER NOT NULL DEFAULT 0,
+        answer_tokens INTEGER NOT NULL DEFAULT 0,
+        elapsed_s REAL NOT NULL DEFAULT 0,
+        decode_tps REAL,
+        peak_memory_bytes INTEGER,
+        stop_reason TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, model_index, problem_index, attempt)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
