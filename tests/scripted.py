@@ -38,6 +38,8 @@ THINKING = ["▁Two", "▁plus", "▁two", "▁makes", "▁four."]
 ANSWER = ["▁The", "▁answer", "▁is", "▁4."]
 THINK_TEXT = "Two plus two makes four."
 ANSWER_TEXT = "The answer is 4."
+ANSWER5_TEXT = "The answer is 5."
+ANSWER5_BYTES = ["<0x20>", "<0x35>", "<0x2E>"]  # " 5."
 LOOP = ["▁Hmm,", "▁let", "▁me", "▁check", "▁again."]
 # "€" is three byte tokens: one character that spans several tokens.
 EURO = ["<0xE2>", "<0x82>", "<0xAC>"]
@@ -66,6 +68,8 @@ def script(kind: str) -> list[list[str]]:
     tail = ["</think>", "\n\n", *ANSWER, EOS]
     if kind == "answer":
         return [head + tail]
+    if kind == "answer5":  # a "quant" that gets it wrong: "The answer is 5." (byte tokens)
+        return [[*head, "</think>", "\n\n", *ANSWER[:3], *ANSWER5_BYTES, EOS]]
     if kind == "never_closes":
         return [[*head, *LOOP, LOOP[0]], tail]
     if kind == "euro_loop":  # thinks "Hmm,€ let me check again." forever, 8 tokens a lap
