@@ -1,0 +1,154 @@
+"""Which installed models Auto uses, and which of them answers each prompt.
+
+`pick_pair` finds a small model (at most SMALL_MAX_B billion parameters) and a big one (at
+least BIG_MIN_B, and at least BIG_RATIO times the small one) among the installed models;
+parameter counts come from the catalog when the file is one of its quants, else from the
+name ("…-1.5B-…", "14b"). `Router.choose` classifies a prompt and names the side that answers;
+the engine holds one model at a time, so a switch is a reload: the router only switches when
+the other side is needed, and says so (`switch`), so the window can load first. No Qt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.core.routing.classifier import Classifier, Decision, default_classifier
+
+SMALL_MAX_B = 4.0
+BIG_MIN_B = 7.0
+BIG_RATIO = 3.0
+_PARAMS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[bB](?![a-zA-Z])")
+
+
+class InstalledModel(Protocol):
+    """What pick_pair needs of app.core.model_discovery.FoundModel."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> Any: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ModelSide:
+    """One of the two models: its file, name, size and the load settings planned for it."""
+
+    path: str
+    name: str
+    params_b: float
+    load_opts: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class AutoPair:
+    small: ModelSide
+    big: ModelSide
+
+    def side(self, route: str) -> ModelSide:
+        return self.big if route == "big" else self.small
+
+    def describe(self) -> str:
+        return f"{self.small.name} for routine prompts, {self.big.name} for complex ones"
+
+
+def params_from_catalog(path: str) -> float | None:
+    """Billions of parameters of a catalog model whose quant file this is."""
+    from app.core.catalog import CatalogError, load_catalog
+
+    name = os.path.basename(path)
+    try:
+        catalog = load_catalog()
+    except (CatalogError, OSError):
+        return None
+    for model in catalog.models:
+        for source in model.sources:
+            if any(name in q.files for q in source.quants):
+                return model.params_b
+    return None
+
+
+def params_from_name(*names: str) -> float | None:
+    """"DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M" -> 1.5; None when no name says it."""
+    for name in names:
+        found = [float(m) for m in _PARAMS.findall(name or "")]
+        if found:
+            return max(found)
+    return None
+
+
+def parameters_b(model: InstalledModel) -> float | None:
+    path = str(model.path)
+    return params_from_catalog(path) or params_from_name(model.name, os.path.basename(path))
+
+
+def pick_pair(models: Iterable[InstalledModel]) -> AutoPair | None:
+    """The smallest model up to SMALL_MAX_B and the largest from BIG_MIN_B (at least
+    BIG_RATIO times bigger), among models that passed the header check; None if no pair."""
+    sized = []
+    for m in models:
+        if m.problem:
+            continue
+        b = parameters_b(m)
+        if b is not None:
+            sized.append(ModelSide(str(m.path), m.name, b))
+    small = min((s for s in sized if s.params_b <= SMALL_MAX_B), key=lambda s: s.params_b,
+                default=None)  # fmt: skip
+    big = max((s for s in sized if s.params_b >= BIG_MIN_B), key=lambda s: s.params_b,
+              default=None)  # fmt: skip
+    if small is None or big is None or big.params_b < BIG_RATIO * small.params_b:
+        return None
+    return AutoPair(small, big)
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    """The side that answers a prompt, why, and whether a reload comes first."""
+
+    side: ModelSide
+    route: str  # "small" or "big"
+    decision: Decision | None
+    switch: bool
+    note: str  # the plain-text line shown under the answer
+
+
+def route_note(side: ModelSide, route: str, decision: Decision | None) -> str:
+    """"Answered by X (small model): routine — a rewrite." in a few words."""
+    size = "small" if route == "small" else "big"
+    if decision is None:
+        why = "Think harder on the answer above"
+    else:
+        kind = "complex" if decision.complex else "routine"
+        why = f"Auto: {kind}, {decision.reason}"
+    return f"Answered by {side.name} ({size} model). {why}."
+
+
+class Router:
+    """Per prompt: classify, pick the side, switch only when the other side is needed."""
+
+    def __init__(self, pair: AutoPair, classifier: Classifier | None = None) -> None:
+        self.pair = pair
+        self.classifier = classifier or default_classifier()
+
+    def choose(self, text: str, loaded_path: str | None) -> RouteChoice:
+        decision = self.classifier.classify(text)
+        side = self.pair.side(decision.route)
+        return RouteChoice(side, decision.route, decision, not _same(side.path, loaded_path),
+                           route_note(side, decision.route, decision))  # fmt: skip
+
+    def think_harder(self, loaded_path: str | None) -> RouteChoice:
+        """Ask the big model again."""
+        side = self.pair.big
+        return RouteChoice(side, "big", None, not _same(side.path, loaded_path),
+                           route_note(side, "big", None))  # fmt: skip
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    if not a or not b:
+        return False
+    return os.path.realpath(a) == os.path.realpath(b)
