@@ -8,5 +8,14 @@ and a big model among the installed ones; `Router` chooses per prompt. No Qt, no
 from app.core.routing.classifier import Classifier, Decision, classify, default_classifier
 from app.core.routing.pair import AutoPair, ModelSide, RouteChoice, Router, pick_pair
 
-__all__ = ["AutoPair", "Classifier", "Decision", "ModelSide", "RouteChoice", "Router",
-           "classify", "default_classifier", "pick_pair"]
+__all__ = [
+    "AutoPair",
+    "Classifier",
+    "Decision",
+    "ModelSide",
+    "RouteChoice",
+    "Router",
+    "classify",
+    "default_classifier",
+    "pick_pair",
+]

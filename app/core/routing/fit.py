@@ -1,7 +1,7 @@
 """Fit the routing classifier on the fit split and write resources/routing/classifier.json.
 
-    python -m app.core.routing.fit            # writes the file, prints fit and check scores
-    python -m app.core.routing.fit --dry-run  # prints only
+python -m app.core.routing.fit            # writes the file, prints fit and check scores
+python -m app.core.routing.fit --dry-run  # prints only
 """
 
 from __future__ import annotations

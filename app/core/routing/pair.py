@@ -74,7 +74,7 @@ def params_from_catalog(path: str) -> float | None:
 
 
 def params_from_name(*names: str) -> float | None:
-    """"DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M" -> 1.5; None when no name says it."""
+    """ "DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M" -> 1.5; None when no name says it."""
     for name in names:
         found = [float(m) for m in _PARAMS.findall(name or "")]
         if found:
@@ -118,7 +118,7 @@ class RouteChoice:
 
 
 def route_note(side: ModelSide, route: str, decision: Decision | None) -> str:
-    """"Answered by X (small model): routine — a rewrite." in a few words."""
+    """ "Answered by X (small model): routine — a rewrite." in a few words."""
     size = "small" if route == "small" else "big"
     if decision is None:
         why = "Think harder on the answer above"
