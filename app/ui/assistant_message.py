@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QVBox
 
 from app.core.generation_settings import ending_note
 from app.ui.message_widgets import AnswerView, ErrorCard, _action
+from app.ui.safe_text import plain
 from app.ui.thinking_panel import ThinkingPanel
 
 PARTIAL_NOTES = {
@@ -54,7 +55,7 @@ class AssistantMessageWidget(QFrame):
         layout.setContentsMargins(0, 4, 0, 4)
         layout.setSpacing(6)
         self._layout = layout
-        self.model_label = QLabel(model or "Assistant", self)
+        self.model_label = plain(QLabel(model or "Assistant", self))
         self.model_label.setObjectName("StatusNote")
         layout.addWidget(self.model_label)
         self.thinking = ThinkingPanel(self)
@@ -68,7 +69,7 @@ class AssistantMessageWidget(QFrame):
         self.raw_view.setFixedHeight(200)
         self.raw_view.hide()
         layout.addWidget(self.raw_view)
-        self.note = QLabel(self)
+        self.note = plain(QLabel(self))
         self.note.setObjectName("PartialNote")
         self.note.setWordWrap(True)
         self.note.hide()
@@ -88,7 +89,7 @@ class AssistantMessageWidget(QFrame):
         self.raw_button.toggled.connect(self.show_raw)
         self.regenerate_button = _action("Regenerate", "Answer this again", self.action_bar)
         self.regenerate_button.clicked.connect(self.sig_regenerate)
-        self.stats = QLabel(self.action_bar)
+        self.stats = plain(QLabel(self.action_bar))
         self.stats.setObjectName("StatusNote")
         for w in (
             self.copy_answer_button,

@@ -36,6 +36,7 @@ class Banner(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
         self.label = QLabel(text, self)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setWordWrap(True)
         layout.addWidget(self.label)
         row = QHBoxLayout()
@@ -60,7 +61,8 @@ class EmptyState(QWidget):
         layout.addStretch(2)
         self.title = QLabel("Ponder", self)
         self.title.setObjectName("EmptyTitle")
-        self.text = QLabel(self)
+        self.text = QLabel(self)  # names the model: shown literally
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setObjectName("EmptyText")
         self.text.setWordWrap(True)
         self.load_button = QPushButton("Load model…", self)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import remote
+from app.ui.safe_text import plain, tip
 
 
 class ConnectionCheck(QThread):
@@ -104,7 +105,7 @@ class ConnectDialog(QDialog):
         h.addWidget(self.test_button)
         h.addStretch(1)
         form.addRow("", test_row)
-        self.result_label = QLabel("Not tested yet.", self)
+        self.result_label = plain(QLabel("Not tested yet.", self))  # the server's words
         self.result_label.setObjectName("Hint")
         self.result_label.setWordWrap(True)
         self.result_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
@@ -168,7 +169,7 @@ class ConnectDialog(QDialog):
     def _on_report(self, report: remote.ConnectionReport) -> None:
         prefix = "✔ " if report.ok else "✘ "
         self.result_label.setText(prefix + report.message)
-        self.result_label.setToolTip(report.detail)
+        self.result_label.setToolTip(tip(report.detail))
         if report.models:
             current = self.model.currentText().strip()
             self.model.clear()

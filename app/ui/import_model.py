@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.core import model_choice, model_discovery
 from app.core.downloads import human_size
+from app.ui.safe_text import plain
 from app.ui.wizard.style import stylesheet
 from app.ui.wizard.tasks import Task
 
@@ -40,11 +41,12 @@ class ImportDialog(QDialog):
         self.resize(640, 380)
         box = QVBoxLayout(self)
         box.setContentsMargins(22, 18, 22, 14)
-        self.title = QLabel("Reading the file…", self)
+        # the file's name, its metadata and errors about it are shown literally
+        self.title = plain(QLabel("Reading the file…", self))
         self.title.setObjectName("PageTitle")
         self.title.setWordWrap(True)
         box.addWidget(self.title)
-        self.file_label = QLabel(path, self)
+        self.file_label = plain(QLabel(path, self))
         self.file_label.setObjectName("Muted")
         self.file_label.setWordWrap(True)
         box.addWidget(self.file_label)
@@ -52,14 +54,14 @@ class ImportDialog(QDialog):
         self.form.setHorizontalSpacing(16)
         self.fields: dict[str, QLabel] = {}
         for key in ("Architecture", "Size", "Quantization", "Trained context", "Chat template"):
-            value = QLabel("…", self)
+            value = plain(QLabel("…", self))
             value.setObjectName("FactValue")
             self.fields[key] = value
             name = QLabel(key, self)
             name.setObjectName("FactLabel")
             self.form.addRow(name, value)
         box.addLayout(self.form)
-        self.plan_label = QLabel("", self)
+        self.plan_label = plain(QLabel("", self))
         self.plan_label.setObjectName("Big")
         self.plan_label.setWordWrap(True)
         box.addWidget(self.plan_label)

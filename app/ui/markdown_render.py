@@ -1,20 +1,38 @@
-"""Markdown for finished answers: QTextDocument.setMarkdown plus three touches.
+"""Markdown for finished answers: QTextDocument.setMarkdown plus four touches.
 
-Fenced code blocks get a tinted background and a "Copy code" link under them (the link's
-href is `copy:N`, N indexing `code_blocks`); `\\boxed{…}` answers from math problems are
-highlighted. Runs once per finished message, never per token.
+The answer is untrusted text, so raw HTML in it is shown as the text it is (Qt's HTML would
+load the images and style sheets it names, and its Markdown importer drops everything after
+an inline `<img>` or `<br>`), and images are never loaded: each becomes its alt text and
+address in words (an http(s) image becomes a link the person may click). Fenced code blocks
+get a tinted background and a "Copy code" link under them (href `copy:N`, N indexing
+`code_blocks`); `\\boxed{…}` answers from math problems are highlighted. Both are marked in
+the Markdown with private-use characters (removed from the answer first, so it cannot forge
+them) and formatted after rendering. Runs once per finished message, never per token.
 """
 
 from __future__ import annotations
 
-import html
 import re
 
-from PySide6.QtGui import QColor, QTextBlockFormat, QTextCursor, QTextDocument, QTextFormat
+from PySide6.QtCore import QRegularExpression
+from PySide6.QtGui import (
+    QColor,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
 
 from app.ui import theme
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+BOX_OPEN, BOX_CLOSE, COPY_OPEN, COPY_CLOSE = "\ue000", "\ue001", "\ue002", "\ue003"
+MARKERS = re.compile("[\ue000-\ue003]")
+NO_HTML = (
+    QTextDocument.MarkdownFeature.MarkdownDialectGitHub
+    | QTextDocument.MarkdownFeature.MarkdownNoHTML
+)
 
 
 def _boxed_spans(text: str) -> list[tuple[int, int, str]]:
@@ -37,39 +55,118 @@ def _boxed_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _highlight_boxed(text: str) -> str:
-    t = theme.current()
+def _mark_boxed(text: str) -> str:
     out, last = [], 0
     for start, end, inner in _boxed_spans(text):
-        out.append(text[last:start])
-        out.append(
-            f'<span style="background-color:{t.boxed_bg}; font-weight:700;">'
-            f"&nbsp;{html.escape(inner)}&nbsp;</span>"
-        )
+        out += [text[last:start], BOX_OPEN, inner, BOX_CLOSE]
         last = end
     out.append(text[last:])
     return "".join(out)
 
 
 def prepare(markdown: str) -> tuple[str, list[str]]:
-    """The markdown to render (boxed highlighted, copy links added) and the code blocks."""
+    """The Markdown to render (boxed and copy links marked) and the code blocks."""
+    markdown = MARKERS.sub("", markdown)
     blocks: list[str] = []
     parts, last = [], 0
     for m in FENCE.finditer(markdown):
-        parts.append(_highlight_boxed(markdown[last : m.start()]))
+        parts.append(_mark_boxed(markdown[last : m.start()]))
         blocks.append(m.group(2).rstrip("\n"))
-        parts.append(m.group(0) + f'\n<a href="copy:{len(blocks) - 1}">Copy code</a>\n')
+        parts.append(m.group(0) + f"\n{COPY_OPEN}{len(blocks) - 1}{COPY_CLOSE}\n")
         last = m.end()
-    parts.append(_highlight_boxed(markdown[last:]))
+    parts.append(_mark_boxed(markdown[last:]))
     return "".join(parts), blocks
 
 
 def render(doc: QTextDocument, markdown: str) -> list[str]:
     """Render `markdown` into `doc`; returns the code blocks (for the copy links)."""
     text, blocks = prepare(markdown)
-    doc.setMarkdown(text)
+    doc.setMarkdown(text, NO_HTML)
+    replace_images(doc)
+    _link_copy_markers(doc)
+    _highlight_boxed(doc)
     _tint_code_blocks(doc)
     return blocks
+
+
+def _link_copy_markers(doc: QTextDocument) -> None:
+    """Each copy marker becomes a "Copy code" link to `copy:N`."""
+    pattern = QRegularExpression(f"{COPY_OPEN}(\\d+){COPY_CLOSE}")
+    cursor = doc.find(pattern)
+    while not cursor.isNull():
+        index = cursor.selectedText()[1:-1]
+        link = QTextCharFormat()
+        link.setAnchor(True)
+        link.setAnchorHref(f"copy:{index}")
+        link.setForeground(QColor(theme.current().accent))
+        link.setFontUnderline(True)
+        cursor.insertText("Copy code", link)
+        cursor = doc.find(pattern, cursor)
+
+
+def _highlight_boxed(doc: QTextDocument) -> None:
+    """Text between boxed markers gets a highlight; the markers become thin spaces."""
+    pattern = QRegularExpression(f"{BOX_OPEN}[^{BOX_CLOSE}]*{BOX_CLOSE}")
+    box = QTextCharFormat()
+    box.setBackground(QColor(theme.current().boxed_bg))
+    box.setFontWeight(700)
+    cursor = doc.find(pattern)
+    while not cursor.isNull():
+        start, end = cursor.selectionStart(), cursor.selectionEnd()
+        for pos in (end - 1, start):  # the close marker first: positions stay valid
+            c = QTextCursor(doc)
+            c.setPosition(pos)
+            c.setPosition(pos + 1, QTextCursor.MoveMode.KeepAnchor)
+            c.insertText("\u00a0")
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(box)
+        cursor = doc.find(pattern, cursor)
+    markers = QRegularExpression(MARKERS.pattern)
+    stray = doc.find(markers)
+    while not stray.isNull():  # a box that spans lines: no highlight, no marker left
+        stray.removeSelectedText()
+        stray = doc.find(markers, stray)
+
+
+def _image_words(fmt: QTextFormat) -> tuple[str, str]:
+    """What an image is shown as instead, and the link it gets ("" for none)."""
+    img = fmt.toImageFormat()
+    url = img.name()
+    alt = str(img.property(QTextFormat.Property.ImageAltText) or "").strip()
+    shown = url if len(url) <= 80 else url[:79] + "…"
+    words = f"[image: {alt} — {shown}]" if alt else f"[image: {shown}]"
+    link = url if url.lower().startswith(("http://", "https://")) else ""
+    return words, link
+
+
+def replace_images(doc: QTextDocument) -> int:
+    """Put words where the document has images (none is ever loaded); returns how many."""
+    spans: list[tuple[int, int, QTextFormat]] = []
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            frag = it.fragment()
+            if frag.isValid() and frag.charFormat().isImageFormat():
+                spans.append((frag.position(), frag.length(), frag.charFormat()))
+            it += 1
+        block = block.next()
+    t = theme.current()
+    for pos, length, fmt in reversed(spans):
+        words, link = _image_words(fmt)
+        plain = QTextCharFormat()
+        plain.setForeground(QColor(t.muted))
+        plain.setFontItalic(True)
+        if link:
+            plain.setAnchor(True)
+            plain.setAnchorHref(link)
+            plain.setFontUnderline(True)
+        cursor = QTextCursor(doc)
+        cursor.setPosition(pos)
+        cursor.setPosition(pos + length, QTextCursor.MoveMode.KeepAnchor)
+        cursor.insertText(words * length, plain)
+    return len(spans)
 
 
 def _tint_code_blocks(doc: QTextDocument) -> None:

@@ -2,7 +2,9 @@
 answer, raw output, error card, actions).
 
 While an answer streams, its text is appended at the end of the document; Markdown is
-rendered once, when the message finishes.
+rendered once, when the message finishes. Everything shown here is untrusted (model output,
+engine and server errors): the answer's document never loads an image or style sheet, links
+open only when clicked (http and https only), and labels show their text literally.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.markdown_render import render
+from app.ui.safe_text import SafeDocument, blank_image, plain
 
 ERROR_TITLES = {
     "bad_model": "This model could not be loaded",
@@ -48,12 +51,17 @@ def _action(text: str, tip: str, parent: QWidget) -> QToolButton:
 
 
 class AnswerView(QTextBrowser):
-    """Read-only rich text whose height follows its content (the chat scrolls, not it)."""
+    """Read-only rich text whose height follows its content (the chat scrolls, not it).
+
+    Its document is a `SafeDocument`: an image or style sheet the answer names is never
+    read, fetched or followed."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setDocument(SafeDocument(self))
         self.setObjectName("AnswerView")
         self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -81,11 +89,17 @@ class AnswerView(QTextBrowser):
     def sizeHint(self) -> QSize:
         return QSize(400, self.height())
 
+    def loadResource(self, _type: int, _name: QUrl | str) -> object:  # noqa: N802 - Qt's name
+        """Never QTextBrowser's file reader: every resource is a blank image."""
+        return blank_image()
+
     def _on_anchor(self, url: QUrl) -> None:
+        """Only a click gets here: copy a code block, or open an http(s) link in the browser."""
         if url.scheme() == "copy":
-            index = int(url.path() or url.toString().split(":", 1)[1])
-            QGuiApplication.clipboard().setText(self.code_blocks[index])
-        elif url.scheme() in ("http", "https"):
+            index = url.path() or url.toString().split(":", 1)[1]
+            if index.isdigit() and int(index) < len(self.code_blocks):
+                QGuiApplication.clipboard().setText(self.code_blocks[int(index)])
+        elif url.scheme() in ("http", "https") and url.isValid():
             QDesktopServices.openUrl(url)
 
 
@@ -102,9 +116,9 @@ class ErrorCard(QFrame):
         self.kind = kind
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
-        title = QLabel(ERROR_TITLES.get(kind, "The engine reported a problem"), self)
+        title = plain(QLabel(ERROR_TITLES.get(kind, "The engine reported a problem"), self))
         title.setObjectName("ErrorTitle")
-        self.message = QLabel(message, self)
+        self.message = plain(QLabel(message, self))
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(title)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QMessageBox,
     QPushButton,
     QTableWidgetItem,
     QVBoxLayout,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.core import model_discovery, remote
 from app.core.downloads import human_size
 from app.core.model_stats import ModelStats, measured_words
+from app.ui.safe_text import ask, plain, tip
 from app.ui.wizard.style import list_table, stylesheet
 from app.ui.wizard.tasks import Task
 
@@ -95,7 +95,7 @@ class ModelManager(QDialog):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         box.addWidget(self.table, 1)
 
-        self.status = QLabel("", self)
+        self.status = plain(QLabel("", self))  # names, paths and errors, literally
         self.status.setObjectName("Muted")
         self.status.setWordWrap(True)
         box.addWidget(self.status)
@@ -201,11 +201,11 @@ class ModelManager(QDialog):
                      m.source_label, ago(m.last_used), measured or "not yet")  # fmt: skip
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                tip = f"{m.path}\n{m.origin}" if m.origin else str(m.path)
+                tip_text = tip(f"{m.path}\n{m.origin}" if m.origin else str(m.path))
                 if m.problem:
-                    tip = f"Cannot be loaded: {m.problem}"
+                    tip_text = tip(f"Cannot be loaded: {m.problem}")
                     item.setForeground(Qt.GlobalColor.red)
-                item.setToolTip(tip)
+                item.setToolTip(tip_text)
                 self.table.setItem(row, col, item)
         total = sum(m.size_bytes for m in self.models)
         self._say(f"{len(self.models)} models, {human_size(total)} in all." if self.models
@@ -289,8 +289,7 @@ class ModelManager(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(m.path.parent)))
 
     def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask(self, title, text)
 
     def done(self, result: int) -> None:  # noqa: D102 - wait for a scan before closing
         for task in (self.task, getattr(self, "verify_task", None)):

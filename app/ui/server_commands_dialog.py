@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.server_commands import ANY_HOST, LOCAL_HOST, keyring_missing_words
+from app.ui.safe_text import plain
 
 
 class ServerCommandsDialog(QDialog):
@@ -40,7 +41,7 @@ class ServerCommandsDialog(QDialog):
         self.resize(900, 480)
         self.plan = plan
         layout = QVBoxLayout(self)
-        intro = QLabel(plan.intro, self)
+        intro = plain(QLabel(plan.intro, self))
         intro.setWordWrap(True)
         layout.addWidget(intro)
         row = QHBoxLayout()
@@ -53,20 +54,20 @@ class ServerCommandsDialog(QDialog):
                                  "tunnel). 0.0.0.0: every network the server is on.")  # fmt: skip
         self.host_box.currentTextChanged.connect(self.set_host)
         row.addWidget(self.host_box)
-        self.key_label = QLabel(f"API key: {plan.api_key}", self)
+        self.key_label = plain(QLabel(f"API key: {plan.api_key}", self))
         self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.key_label, 1)
         layout.addLayout(row)
-        self.warning = QLabel(plan.warning, self)
+        self.warning = plain(QLabel(plan.warning, self))
         self.warning.setObjectName("Warning")
         self.warning.setVisible(bool(plan.warning))
         layout.addWidget(self.warning)
-        self.keyring_note = QLabel(keyring_missing_words(), self)
+        self.keyring_note = plain(QLabel(keyring_missing_words(), self))
         self.keyring_note.setWordWrap(True)
         self.keyring_note.setObjectName("Warning")
         self.keyring_note.setVisible(bool(self.keyring_note.text()))
         layout.addWidget(self.keyring_note)
-        notes = QLabel(" ".join(plan.notes), self)
+        notes = plain(QLabel(" ".join(plan.notes), self))
         notes.setWordWrap(True)
         notes.setObjectName("Hint")
         notes.setVisible(bool(plan.notes))
@@ -79,7 +80,7 @@ class ServerCommandsDialog(QDialog):
         for i, cmd in enumerate(plan.commands):
             page = QWidget(self.tabs)
             box = QVBoxLayout(page)
-            note = QLabel(("" if cmd.fits else "Does not fit: ") + cmd.note, page)
+            note = plain(QLabel(("" if cmd.fits else "Does not fit: ") + cmd.note, page))
             note.setWordWrap(True)
             note.setObjectName("Hint")
             box.addWidget(note)
@@ -92,7 +93,7 @@ class ServerCommandsDialog(QDialog):
             copy = QPushButton("Copy command", page)
             copy.clicked.connect(lambda _=False, i=i: self.copy(self.plan.commands[i].command))
             row.addWidget(copy)
-            url = QLabel(f"Then connect to {cmd.base_url}", page)
+            url = plain(QLabel(f"Then connect to {cmd.base_url}", page))
             row.addWidget(url)
             row.addStretch(1)
             box.addLayout(row)
@@ -101,7 +102,7 @@ class ServerCommandsDialog(QDialog):
             self.urls.append(url)
             self.tabs.addTab(page, cmd.title + ("" if cmd.fits else " — does not fit"))
         layout.addWidget(self.tabs, 1)
-        self.status = QLabel("", self)
+        self.status = plain(QLabel("", self))
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.generation_settings import KNOB_BY_NAME, GenerationSettings, Preset
+from app.ui.safe_text import esc, plain
 
 
 class SettingsDialog(QDialog):
@@ -25,7 +27,8 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(460)
         self.preset = preset
         layout = QVBoxLayout(self)
-        head = QLabel(f"<b>{preset.family}</b> — {preset.note}", self)
+        head = QLabel(f"<b>{esc(preset.family)}</b> — {esc(preset.note)}", self)
+        head.setTextFormat(Qt.TextFormat.RichText)
         head.setWordWrap(True)
         layout.addWidget(head)
         form = QFormLayout()
@@ -57,7 +60,7 @@ class SettingsDialog(QDialog):
             text = knob.explanation
             if name == "system_prompt" and not preset.system_prompt_supported:
                 text = "This model works best without one: it is added to your first message."
-            note = QLabel(text, box)
+            note = plain(QLabel(text, box))
             note.setObjectName("Hint")
             note.setWordWrap(True)
             v.addWidget(note)

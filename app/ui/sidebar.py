@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat_store import Conversation
+from app.ui.safe_text import tip
 
 UNDO_MS = 8000
 
@@ -90,7 +91,7 @@ class Sidebar(QFrame):
         for conv in conversations:
             item = QListWidgetItem(conv.title)
             item.setData(Qt.ItemDataRole.UserRole, conv.id)
-            item.setToolTip(conv.title)
+            item.setToolTip(tip(conv.title))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             self.list.addItem(item)
             if conv.id == current:
@@ -122,6 +123,7 @@ class Sidebar(QFrame):
     def show_undo(self, conversation_id: int, title: str) -> None:
         self._deleted = conversation_id
         short = title if len(title) <= 28 else title[:27] + "…"
+        self.undo_label.setTextFormat(Qt.TextFormat.PlainText)
         self.undo_label.setText(f"Deleted “{short}”")
         self.undo_bar.show()
         self._undo_timer.start()

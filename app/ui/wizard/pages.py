@@ -3,6 +3,9 @@
 Each page is a plain widget the `ModelWizard` stacks; pages never block: detection and
 downloads run on worker threads (`tasks.py`), loading goes through the main window's
 engine bridge. Words are written for someone who has never heard of a quant.
+
+Labels show their text literally (model names, Hub file names, server and error messages are
+untrusted); the few made rich for a bold heading escape every part they did not write.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from app.core.downloads import (
     human_size,
 )
 from app.core.planner.words import duration_words
+from app.ui.safe_text import esc, tip
 from app.ui.wizard.style import list_table, tier_background, tier_foreground
 from app.ui.wizard.tasks import DownloadJob
 
@@ -49,8 +53,11 @@ TOKEN_URL = "https://huggingface.co/settings/tokens"
 
 
 def label(text: str = "", name: str = "", parent: QWidget | None = None,
-          wrap: bool = True) -> QLabel:  # fmt: skip
-    w = QLabel(text, parent)
+          wrap: bool = True, rich: bool = False) -> QLabel:  # fmt: skip
+    """A label showing `text` literally; `rich` ones take markup (escape what goes in)."""
+    w = QLabel(parent)
+    w.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
+    w.setText(text)
     if name:
         w.setObjectName(name)
     w.setWordWrap(wrap)
@@ -104,7 +111,7 @@ class MachinePage(Page):
         facts_layout.addLayout(self.grid)
         self.facts_frame.hide()
         self.box.addWidget(self.facts_frame)
-        self.warnings = label("", "Warning")
+        self.warnings = label("", "Warning", rich=True)
         self.warnings.hide()
         self.box.addWidget(self.warnings)
         self.box.addStretch(1)
@@ -131,7 +138,7 @@ class MachinePage(Page):
         self.grid.setColumnStretch(1, 1)
         self.facts_frame.show()
         if warnings:
-            self.warnings.setText("<b>Worth knowing</b><br>" + "<br>".join(warnings))
+            self.warnings.setText("<b>Worth knowing</b><br>" + "<br>".join(map(esc, warnings)))
             self.warnings.show()
         else:
             self.warnings.hide()
@@ -177,10 +184,10 @@ class PickPage(Page):
         self.box.addWidget(self.rec_frame)
 
         row = QHBoxLayout()
-        row.addWidget(label("<b>All options</b>", wrap=False))
+        row.addWidget(label("<b>All options</b>", wrap=False, rich=True))
         row.addStretch(1)
         self.compare = label("What do the quality levels mean?", "Muted", wrap=False)
-        self.compare.setToolTip(model_choice.compare_tooltip())
+        self.compare.setToolTip(model_choice.compare_tooltip())  # Ponder's own markup
         self.compare.setCursor(Qt.CursorShape.WhatsThisCursor)
         row.addWidget(self.compare)
         self.search = QLineEdit()
@@ -200,7 +207,7 @@ class PickPage(Page):
         self.box.addWidget(self.table, 1)
 
         self.detail_frame, detail = card()
-        self.detail = label("", "Big")
+        self.detail = label("", "Big", rich=True)
         detail.addWidget(self.detail)
         self.server_row = QHBoxLayout()
         self.commands_button = QPushButton("How to run it on a server…")
@@ -275,11 +282,11 @@ class PickPage(Page):
                 item.setBackground(tier_background(o.tier))
                 if col == 4:
                     item.setForeground(tier_foreground(o.tier))
-                    item.setToolTip(model_choice.MODE_HINTS.get(o.mode, ""))
+                    item.setToolTip(tip(model_choice.MODE_HINTS.get(o.mode, "")))
                 elif col == 1:
-                    item.setToolTip(f"{o.quant_label}: {o.quality_note}")
+                    item.setToolTip(tip(f"{o.quant_label}: {o.quality_note}"))
                 else:
-                    item.setToolTip(o.reason)
+                    item.setToolTip(tip(o.reason))
                 if o.recommended:
                     font = item.font()
                     font.setBold(True)
@@ -320,13 +327,14 @@ class PickPage(Page):
         self.selected = o
         server = o.mode == "server"
         if server:
-            text = "<b>This one needs a server.</b> " + o.server_words()
+            text = "<b>This one needs a server.</b> " + esc(o.server_words())
         elif o.mode == "no":
-            text = f"<b>{o.name} {o.quant} cannot run here.</b> {o.reason}"
+            text = f"<b>{esc(o.name)} {esc(o.quant)} cannot run here.</b> {esc(o.reason)}"
         else:
             text = (
-                f"<b>{o.name}</b> at {o.quant_label}: {o.where_words(self.profile)}. "
-                f"A typical answer takes {o.answer_words}. {o.quality_note.capitalize()}."
+                f"<b>{esc(o.name)}</b> at {esc(o.quant_label)}: "
+                f"{esc(o.where_words(self.profile))}. A typical answer takes "
+                f"{esc(o.answer_words)}. {esc(o.quality_note.capitalize())}."
             )
             if o.measured is not None:
                 text += f" Measured here: {o.measured.decode_tps:.0f} tokens/s."
@@ -383,7 +391,7 @@ class DownloadPage(Page):
         self.box.addLayout(buttons)
 
         self.error_frame, err = card("ErrorBox")
-        self.error = label("", "Big")
+        self.error = label("", "Big", rich=True)
         err.addWidget(self.error)
         self.token_row = QWidget()
         tr = QHBoxLayout(self.token_row)
@@ -400,6 +408,7 @@ class DownloadPage(Page):
             f'Make a token (read access is enough) at <a href="{TOKEN_URL}">{TOKEN_URL}</a>. '
             "Ponder keeps it in your system's password store, never in a file.",
             "Muted",
+            rich=True,
         )
         self.token_help.setOpenExternalLinks(True)
         self.token_help.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
@@ -496,7 +505,7 @@ class DownloadPage(Page):
         try:
             model_choice.save_token(token)
         except TokenStoreError as exc:
-            self.error.setText(exc.message)
+            self.error.setText(esc(exc.message))
             return
         self.token_edit.clear()
         self.start()
@@ -567,7 +576,7 @@ class DownloadPage(Page):
         self.last_error = error
         self._set_state("failed")
         self.progress.setText("")
-        text = error.message
+        text = esc(error.message)  # the server's words, shown literally
         if isinstance(error, OfflineError):
             text = (
                 "<b>No connection to Hugging Face.</b> " + text + " Check the internet "
@@ -613,7 +622,7 @@ class ReadyPage(Page):
 
     def __init__(self) -> None:
         super().__init__("")
-        self.status = label("", "Big")
+        self.status = label("", "Big", rich=True)
         self.box.addWidget(self.status)
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)
@@ -641,7 +650,7 @@ class ReadyPage(Page):
     def loading(self, name: str, settings: dict[str, Any]) -> None:
         self.loaded = self.failed = False
         self.title_label.setText("Loading the model")
-        self.status.setText(f"Loading {name}… (a few seconds; big models take longer)")
+        self.status.setText(f"Loading {esc(name)}… (a few seconds; big models take longer)")
         self.bar.show()
         self.sample.hide()
         self.question.hide()
@@ -662,13 +671,13 @@ class ReadyPage(Page):
         self.loaded, self.failed = ok, not ok
         if ok:
             self.title_label.setText("Ready")
-            self.status.setText(f"<b>{name}</b> is loaded and ready on this computer.")
+            self.status.setText(f"<b>{esc(name)}</b> is loaded and ready on this computer.")
             self.sample.show()
             self.question.show()
             self.tip.show()
         else:
             self.title_label.setText("The model did not load")
-            self.status.setText(message or "Loading failed; the main window shows why.")
+            self.status.setText(esc(message or "Loading failed; the main window shows why."))
 
     def can_go_next(self) -> bool:
         return self.loaded

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import model_choice
+from app.ui.safe_text import plain
 from app.ui.wizard.pages import DownloadPage, MachinePage, Page, PickPage, ReadyPage
 from app.ui.wizard.style import stylesheet
 from app.ui.wizard.tasks import Task
@@ -80,7 +81,7 @@ class ModelWizard(QDialog):
                 arrow.setObjectName("Step")
                 steps.addWidget(arrow)
         steps.addStretch(1)
-        self.machine_tag = QLabel(self.env.machine_label, bar)
+        self.machine_tag = plain(QLabel(self.env.machine_label, bar))
         self.machine_tag.setObjectName("Step")
         steps.addWidget(self.machine_tag)
         root.addWidget(bar)
