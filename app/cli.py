@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Each name is a module in app/commands with add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("chat", "doctor", "plan", "download", "catalog_check", "serve")
+COMMANDS = ("chat", "doctor", "plan", "download", "catalog_check", "serve", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:
