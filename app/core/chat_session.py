@@ -161,8 +161,10 @@ class ChatSession:
         return position
 
     # -- starting an answer --------------------------------------------------------------
-    def send(self, text: str, model: ModelRef, *, force: bool = False) -> AnswerStream:
-        """Save the user's turn and start the answer; PromptTooLong unless it fits or `force`."""
+    def send(self, text: str, model: ModelRef, *, force: bool = False,
+             route: dict[str, Any] | None = None) -> AnswerStream:  # fmt: skip
+        """Save the user's turn and start the answer; PromptTooLong unless it fits or `force`.
+        `route` (Auto routing: which model answers and why) is saved with the answer."""
         text = text.strip()
         if not text:
             raise ValueError("empty message")
@@ -175,7 +177,16 @@ class ChatSession:
             conv = self.store.create_conversation(model=model.name, settings=settings.to_dict())
             self.conversation_id = conv.id
         self.store.add_message(self.conversation_id, "user", text)
-        return self._begin(model)
+        return self._begin(model, route)
+
+    def answer_again(self, model: ModelRef, route: dict[str, Any]) -> AnswerStream | None:
+        """Think harder: answer the last user turn once more, keeping the answer it has (the
+        new one is a second assistant message for the same turn; only the newest answer of a
+        turn is sent to models later, app/core/history.py)."""
+        messages = self.messages()
+        if not messages or messages[-1].role != "assistant":
+            return None
+        return self._begin(model, {**route, "again": True})
 
     def regenerate(self, model: ModelRef) -> AnswerStream | None:
         """Answer the last user turn again (the last assistant turn is replaced)."""
@@ -195,11 +206,15 @@ class ChatSession:
         self.store.add_message(msg.conversation_id, "user", text.strip())
         return self._begin(model)
 
-    def _begin(self, model: ModelRef) -> AnswerStream:
+    def _begin(self, model: ModelRef, route: dict[str, Any] | None = None) -> AnswerStream:
         assert self.conversation_id is not None
         settings = self.settings(model.name)
-        history = apply_system_prompt(self.history(), settings, preset_for_model(model.name))
-        msg = self.store.begin_assistant(self.conversation_id, model.name, settings.to_dict())
+        turns = self.history()
+        while turns and turns[-1]["role"] == "assistant":
+            turns.pop()  # an answer is always to the last user turn (Think harder keeps one)
+        history = apply_system_prompt(turns, settings, preset_for_model(model.name))
+        saved = settings.to_dict() if route is None else {**settings.to_dict(), "route": route}
+        msg = self.store.begin_assistant(self.conversation_id, model.name, saved)
         return AnswerStream(
             history,
             engine_params(settings, model.n_ctx),

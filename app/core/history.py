@@ -4,8 +4,9 @@ Strict chat templates (Gemma, Mistral) raise "Conversation roles must alternate"
 turns in a row, which a stopped or failed answer used to leave behind. So: an assistant turn
 with no answer (failed, stopped while thinking, empty) is not sent; user turns left next to
 each other are merged into one (a repeated text once), and assistant turns likewise; a
-conversation never starts with an assistant turn (a system turn may come first). Earlier
-turns' thinking is never sent: only `content`, the answer. No Qt.
+conversation never starts with an assistant turn (a system turn may come first); a second
+answer to the same turn (Think harder) replaces the first. Earlier turns' thinking is never
+sent: only `content`, the answer. No Qt.
 """
 
 from __future__ import annotations
@@ -40,13 +41,25 @@ def sendable(message: SavedMessage) -> bool:
 
 def model_history(messages: Iterable[SavedMessage], start_position: int = 0) -> list[Turn]:
     """The turns to send, from stored messages: from `start_position` on (older turns dropped
-    to fit the context), only sendable ones, roles alternating."""
-    turns = [
-        {"role": m.role, "content": m.content}
-        for m in messages
-        if m.position >= start_position and sendable(m)
-    ]
+    to fit the context), only sendable ones, roles alternating. A second answer to the same
+    turn (Auto routing's Think harder: `settings["route"]["again"]`) replaces the one before
+    it instead of being merged with it."""
+    turns: list[Turn] = []
+    for m in messages:
+        if m.position < start_position or not sendable(m):
+            continue
+        if answers_again(m) and turns and turns[-1]["role"] == "assistant":
+            turns[-1] = {"role": "assistant", "content": m.content}
+            continue
+        turns.append({"role": m.role, "content": m.content})
     return alternate(turns)
+
+
+def answers_again(message: object) -> bool:
+    """Whether a stored message is a second answer to the turn before it (Think harder)."""
+    settings = getattr(message, "settings", None)
+    route = settings.get("route") if isinstance(settings, dict) else None
+    return isinstance(route, dict) and bool(route.get("again"))
 
 
 def alternate(turns: Iterable[Turn]) -> list[Turn]:
