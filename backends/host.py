@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from backends.base import DELTA_FLUSH_S, ENGINES, PROTOCOL_VERSION, EngineFailure, GenerationControl
+from backends.load_checks import is_out_of_memory
 from backends.util import process_rss
 
 # How long `shutdown` waits for a generation to honour its cancel before the process exits.
@@ -324,7 +325,14 @@ def make_engine(name: str) -> Any:
     module_name, class_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, MemoryError) as exc:
+        if is_out_of_memory(exc):  # a library could not be mapped (a memory limit, issue 20)
+            raise EngineFailure(
+                "out_of_memory",
+                f"The engine ran out of memory starting its {name} engine: close other "
+                "programs, or raise the engine's memory limit.",
+                str(exc) or repr(exc),
+            ) from exc
         raise EngineFailure(
             "bad_request", f"The {name} engine is not installed here ({exc.name} is missing)."
         ) from exc

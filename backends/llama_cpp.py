@@ -34,6 +34,16 @@ from backends.generation import (
     token_limit,
 )
 from backends.gguf_check import GGUFError, check_gguf
+from backends.load_checks import (
+    RAM_SHARE,
+    check_context,
+    check_room,
+    gb,
+    is_out_of_memory,
+    kv_cache_bytes,
+    left_words,
+    memory_room,
+)
 from backends.think_tags import prompt_opens_thinking
 from backends.util import process_rss
 
@@ -80,12 +90,24 @@ class LlamaCppEngine:
             header = check_gguf(path)
         except GGUFError as exc:
             raise EngineFailure("bad_model", f"Cannot load this model: {exc}.") from exc
-        import llama_cpp
+        train_ctx = int(header.arch_value("context_length") or 0)
+        label = str(header.metadata.get("general.name") or os.path.basename(path))
+        asked = check_context(n_ctx, train_ctx, bool(opts.get("ctx_strict")), label)
+        n_ctx = int(asked or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
+        try:
+            import llama_cpp
+        except (OSError, RuntimeError) as exc:  # its shared library could not be mapped
+            if not is_out_of_memory(exc):
+                raise
+            raise EngineFailure(
+                "out_of_memory",
+                "The engine ran out of memory before llama.cpp could start: "
+                f"{left_words(*memory_room())}. Close other programs, or raise the limit.",
+                str(exc),
+            ) from exc
 
         _install_log_callback(llama_cpp)
         self.unload()
-        train_ctx = int(header.arch_value("context_length") or 0)
-        n_ctx = int(n_ctx or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
         kv_type = str(opts.get("type_k") or "f16").lower()
         if kv_type not in KV_TYPES:
             raise EngineFailure(
@@ -98,6 +120,20 @@ class LlamaCppEngine:
             # llama-cpp-python has no tensor overrides (llama.cpp's -ot) yet: say so in the log.
             print("ponder: override_tensors is not supported by llama-cpp-python; ignored",
                   file=sys.stderr)  # fmt: skip
+        cache = kv_cache_bytes(header.arch_value, n_ctx, kv_type)
+        room, why = memory_room()
+        on_gpu = int(n_gpu_layers) != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+        what = f"{label} with a {n_ctx:,}-token context"
+        if why.startswith("the free"):
+            # the cache is anonymous memory (it would swap); the mapped weights are not
+            if not on_gpu:
+                check_room(cache, f"the cache of {what}", room, why, RAM_SHARE)
+        else:  # a limit on the address space: the mapped file and all buffers count
+            vocab = header.metadata.get("tokenizer.ggml.tokens")
+            logits = 2 * 4 * min(512, n_ctx) * (vocab if isinstance(vocab, int) else 0)
+            check_room(cache + header.file_size + logits, what, room, why, parts=f" ("
+                       f"{gb(header.file_size)} of model, {gb(cache)} of cache, {gb(logits)} "
+                       "of buffers)")  # fmt: skip
         rss_before = process_rss()
         t0 = time.perf_counter()
         try:
@@ -122,7 +158,14 @@ class LlamaCppEngine:
                     "the f16 KV cache or a smaller context.",
                     str(exc),
                 ) from exc
-            raise _load_failure(str(exc), path, n_ctx) from exc
+            raise _load_failure(str(exc), path, n_ctx, header.file_size, cache) from exc
+        except MemoryError as exc:  # numpy's buffers in llama-cpp-python (n_batch × vocab)
+            raise EngineFailure(
+                "out_of_memory",
+                f"Not enough memory to run {label} with a {n_ctx:,}-token context: the model "
+                f"loaded, but its working buffers did not fit, and {left_words(*memory_room())}.",
+                str(exc),
+            ) from exc
         load_s = time.perf_counter() - t0
         self._vocab = self.llm._model.vocab
         self._pieces = {}
@@ -316,17 +359,30 @@ def llama_cpp_is_eog(vocab: Any, token: int) -> bool:
     return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
 
 
-def _load_failure(message: str, path: str, n_ctx: int) -> EngineFailure:
+def _load_failure(message: str, path: str, n_ctx: int, file_bytes: int,
+                  cache_bytes: int) -> EngineFailure:  # fmt: skip
+    """llama.cpp's ValueError in words. Its header passed the check, so a file that does not
+    load under a memory limit most likely ran out of memory (issue 20)."""
+    room, why = memory_room()
+    name = os.path.basename(path)
     if "context" in message:
         return EngineFailure(
             "out_of_memory",
-            f"The model file loaded but there is not enough memory for a {n_ctx:,}-token "
-            "context: choose a smaller context or a smaller model.",
+            f"{name} loaded, but memory ran out making its {n_ctx:,}-token context: its cache "
+            f"needs about {gb(cache_bytes)} plus working buffers, and {left_words(room, why)}.",
+            message,
+        )
+    if room is not None and not why.startswith("the free") and room < file_bytes:
+        return EngineFailure(
+            "out_of_memory",
+            f"Memory ran out loading {name}: the model takes about {gb(file_bytes)}, and "
+            f"{left_words(room, why)}. Choose a smaller quant or model.",
             message,
         )
     return EngineFailure(
         "bad_model",
-        f"llama.cpp could not load {os.path.basename(path)}: the file may be damaged, or its "
-        "architecture is not supported by this version of llama.cpp.",
+        f"llama.cpp could not load {name}. Its header is sound, so memory may have run out "
+        f"({left_words(room, why)}); otherwise the file is damaged, or its architecture is "
+        "not supported by this version of llama.cpp.",
         message,
     )

@@ -30,6 +30,7 @@ from backends.generation import (
     started_event,
     token_limit,
 )
+from backends.load_checks import check_context
 from backends.mlx_check import MEMORY_MARGIN, check_model_folder, gb_words, memory_budget
 from backends.think_tags import prompt_opens_thinking
 from backends.util import process_rss
@@ -57,6 +58,9 @@ class MlxEngine:
         if importlib.util.find_spec("mlx_lm") is None:
             raise EngineFailure("bad_request", "The mlx engine is not installed here (mlx-lm).")
         folder, config, weight_bytes = check_model_folder(path)
+        train_ctx = int(config.get("max_position_embeddings") or 0)
+        asked = check_context(n_ctx, train_ctx, bool(opts.get("ctx_strict")),
+                              str(config.get("_name_or_path") or folder.name))  # fmt: skip
         budget, limit = memory_budget()
         if weight_bytes * MEMORY_MARGIN > budget:
             raise EngineFailure(
@@ -79,9 +83,8 @@ class MlxEngine:
             model, tokenizer = loaded[0], loaded[1]  # (model, tokenizer[, config])
         except Exception as exc:  # noqa: BLE001 - every load failure is reported in words
             raise _load_failure(exc, folder) from exc
-        train_ctx = int(config.get("max_position_embeddings") or 0)
         self.model, self.tokenizer = model, tokenizer
-        self.n_ctx = int(n_ctx or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
+        self.n_ctx = int(asked or min(DEFAULT_N_CTX, train_ctx or DEFAULT_N_CTX))
         template = getattr(tokenizer, "chat_template", None)
         self.info = {
             "path": str(folder.resolve()),

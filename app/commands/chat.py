@@ -26,7 +26,7 @@ DIM, RESET = "\033[2m", "\033[0m"
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("chat", help="ask a model one question and stream its answer")
-    p.add_argument("question", help="what to ask (use quotes)")
+    p.add_argument("question", help="what to ask (use quotes; - reads it from stdin)")
     p.add_argument("--model", required=True, metavar="PATH", help="a .gguf model file")
     p.add_argument("--ctx", type=int, default=None,
                    help="context length in tokens (default: 16384, or the model's own if "
@@ -55,25 +55,40 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.model):
         print(f"ponder-cli: there is no model file at {args.model}", file=sys.stderr)
         return 2
+    question = read_question(args.question)
+    if not question.strip():
+        print("ponder-cli: the question is empty: ask something.", file=sys.stderr)
+        return 2
+    if args.ctx is not None and args.ctx <= 0:
+        print(f"ponder-cli: --ctx must be a positive number of tokens, not {args.ctx}.",
+              file=sys.stderr)  # fmt: skip
+        return 2
     emit = _print_json if args.json else None
     printer = _Printer(sys.stderr.isatty() and not os.environ.get("NO_COLOR"))
     with EngineClient() as client:
         runner = ModelRunner(client)
         try:
+            # a context typed by the person is refused above the model's training context
             info = runner.load(args.model, n_ctx=args.ctx, n_gpu_layers=args.gpu_layers,
-                               n_threads=args.threads)  # fmt: skip
+                               n_threads=args.threads,
+                               ctx_strict=args.ctx is not None)  # fmt: skip
         except EngineError as exc:
+            message = exc.message
+            if exc.kind == "out_of_memory":  # name what would fit (the planner's figures)
+                from app.core.planner.fit_advice import with_smaller_options
+
+                message = with_smaller_options(message, args.model, args.ctx)
             if emit:
-                emit({"event": "error", "kind": exc.kind, "message": exc.message})
+                emit({"event": "error", "kind": exc.kind, "message": message})
             else:
-                print(f"ponder-cli: {exc.message}", file=sys.stderr)
+                print(f"ponder-cli: {message}", file=sys.stderr)
             return 1
         if emit:
             emit({"event": "loaded", "info": info})
         params = {"temperature": args.temperature, "top_p": args.top_p,
                   "max_tokens": args.max_tokens, "thinking_budget": args.thinking_budget,
                   "answer_reserve": args.answer_reserve, "seed": args.seed}  # fmt: skip
-        answer = AnswerStream([{"role": "user", "content": args.question}], params,
+        answer = AnswerStream([{"role": "user", "content": question}], params,
                               model=runner.model)  # fmt: skip
 
         def show(event: Any) -> None:
@@ -92,6 +107,24 @@ def run(args: argparse.Namespace) -> int:
         if result.error is not None:
             return 1
         return 130 if stops.count else 0
+
+
+def read_question(arg: str) -> str:
+    """The question as valid text: `-` reads stdin. Bytes that are not UTF-8 (Python keeps
+    them in argv as lone surrogates, which no engine can encode) become U+FFFD, and the
+    person is told so in words instead of "surrogates not allowed"."""
+    if arg == "-":
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        raw = data if isinstance(data, bytes) else os.fsencode(data)
+    else:
+        raw = os.fsencode(arg)  # the bytes as given (surrogateescape undone)
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        print("ponder-cli: the question is not valid UTF-8 text; the bytes that are not were "
+              "replaced with \ufffd.", file=sys.stderr)  # fmt: skip
+    return text
 
 
 class _StopOnCtrlC:
