@@ -39,6 +39,7 @@ class AssistantMessageWidget(QFrame):
     sig_reload_engine = Signal()
     sig_new_chat = Signal()
     sig_drop_turns = Signal()
+    sig_think_harder = Signal(int)  # message id: ask the big model too (Auto routing)
 
     def __init__(
         self, message_id: int, position: int, model: str | None = None, parent=None
@@ -74,6 +75,11 @@ class AssistantMessageWidget(QFrame):
         self.note.setWordWrap(True)
         self.note.hide()
         layout.addWidget(self.note)
+        self.route_note = plain(QLabel(self))  # Auto: which model answered and why
+        self.route_note.setObjectName("StatusNote")
+        self.route_note.setWordWrap(True)
+        self.route_note.hide()
+        layout.addWidget(self.route_note)
         self.action_bar = QFrame(self)
         row = QHBoxLayout(self.action_bar)
         row.setContentsMargins(0, 0, 0, 0)
@@ -89,6 +95,14 @@ class AssistantMessageWidget(QFrame):
         self.raw_button.toggled.connect(self.show_raw)
         self.regenerate_button = _action("Regenerate", "Answer this again", self.action_bar)
         self.regenerate_button.clicked.connect(self.sig_regenerate)
+        self.think_harder_button = _action(
+            "Think harder", "Ask the big model too, keeping this answer", self.action_bar
+        )
+        self.think_harder_button.clicked.connect(
+            lambda: self.sig_think_harder.emit(self.message_id)
+        )
+        self.think_harder_button.hide()
+        self._can_think_harder = False
         self.stats = plain(QLabel(self.action_bar))
         self.stats.setObjectName("StatusNote")
         for w in (
@@ -96,6 +110,7 @@ class AssistantMessageWidget(QFrame):
             self.copy_thinking_button,
             self.raw_button,
             self.regenerate_button,
+            self.think_harder_button,
         ):
             row.addWidget(w)
         row.addStretch(1)
@@ -152,6 +167,7 @@ class AssistantMessageWidget(QFrame):
 
     def _show_actions(self, stats: dict) -> None:
         self.stats.setText(stats_line(stats))
+        self.think_harder_button.setVisible(self._can_think_harder)
         self.copy_answer_button.setVisible(bool(self.answer_text()))
         self.copy_thinking_button.setVisible(bool(self.thinking_text()))
         self.raw_button.setVisible(bool(self.raw_text()))
@@ -225,3 +241,13 @@ class AssistantMessageWidget(QFrame):
 
     def set_can_regenerate(self, can: bool) -> None:
         self.regenerate_button.setVisible(can)
+
+    def set_route_note(self, text: str) -> None:
+        """Auto routing: the plain-text line saying which model answered and why."""
+        self.route_note.setText(text)
+        self.route_note.setVisible(bool(text))
+
+    def set_can_think_harder(self, can: bool) -> None:
+        """Offer Think harder (an Auto-routed small-model answer to the last turn)."""
+        self._can_think_harder = can
+        self.think_harder_button.setVisible(can and not self.streaming)

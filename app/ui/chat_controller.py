@@ -25,7 +25,9 @@ from app.core.chat_session import ChatSession, PromptTooLong
 from app.core.chat_store import ChatStore
 from app.core.engine.events import StreamDone
 from app.core.generation_settings import ContextUse, GenerationSettings, settings_for
+from app.core.routing import AutoPair, RouteChoice, Router
 from app.core.stream_owner import describe_save_error
+from app.ui.assistant_message import AssistantMessageWidget
 from app.ui.chat_view import ChatView
 from app.ui.engine_worker import EngineBridge
 from app.ui.stream_handlers import LiveAnswer, StreamHandlers
@@ -60,6 +62,8 @@ class ChatController(StreamHandlers, QObject):
         self.load_job = 0
         self.context = ContextUse(0)
         self.session = self._session(None)
+        self.router: Router | None = None  # Auto: the small and big models installed
+        self.auto = False  # Auto chosen: each prompt goes to the small or the big model
         w = bridge.worker
         w.sig_loaded.connect(self._on_loaded)
         w.sig_load_failed.connect(self._on_load_failed)
@@ -174,6 +178,7 @@ class ChatController(StreamHandlers, QObject):
         self._stop_streaming()
         self.session = self._session(conversation_id)
         self.view.show_messages(self.store.messages(conversation_id))
+        self._show_routes()
         self.context = self.session.context_use(self.n_ctx)
         self.sig_context.emit(self.context)
         self.sig_current.emit(conversation_id)
@@ -190,7 +195,9 @@ class ChatController(StreamHandlers, QObject):
         text = text.strip()
         if not text or self.stream is not None:
             return False
-        model = self.model
+        loaded = self.model_path if self.model_info is not None else None
+        choice = self.router.choose(text, loaded) if self.auto and self.router else None
+        model = self.model if choice is None else self._model_for(choice)
         if model is None:
             self.view.show_banner(
                 "Load a model to start chatting. Ponder runs it on this computer.",
@@ -199,7 +206,8 @@ class ChatController(StreamHandlers, QObject):
             return False
         created = self.conversation_id is None
         try:
-            answer = self.session.send(text, model, force=force)
+            answer = self.session.send(text, model, force=force,
+                                       route=_route_record(choice))  # fmt: skip
         except PromptTooLong as exc:
             self._warn_too_long(text, exc.message)
             return False
@@ -210,7 +218,11 @@ class ChatController(StreamHandlers, QObject):
         if created:
             self.sig_current.emit(self.conversation_id)
         self._show_user_turn(answer)
-        self._start(answer)
+        if choice is not None and choice.switch:
+            self._load_side(choice)
+        widget = self._start(answer, model.name)
+        if choice is not None:
+            self._mark_route(widget, choice.note, choice.route == "small")
         self.sig_conversations.emit()
         return True
 
@@ -242,16 +254,20 @@ class ChatController(StreamHandlers, QObject):
         user = self.store.messages(self.conversation_id or 0)[-2]
         self.view.add_user(user.id, user.position, user.content)
 
-    def _start(self, answer: AnswerStream) -> None:
+    def _start(self, answer: AnswerStream, label: str | None = None) -> AssistantMessageWidget:
         msg = self.store.message(answer.message_id or 0)
         assert msg is not None
-        widget = self.view.add_assistant(msg.id, msg.position, self.model_name)
+        for earlier in self.view.messages:  # Think harder: the last answer only
+            if isinstance(earlier, AssistantMessageWidget):
+                earlier.set_can_think_harder(False)
+        widget = self.view.add_assistant(msg.id, msg.position, label or self.model_name)
         widget.begin(True)
         self.view.mark_last_assistant()
         job = self.bridge.generate(answer)
         self.stream = LiveAnswer(job, answer, widget)
         self.sig_busy.emit(True)
         self.sig_thinking.emit(True)
+        return widget
 
     def stop(self) -> None:
         if self.stream is not None:
@@ -285,3 +301,67 @@ class ChatController(StreamHandlers, QObject):
             self.view.truncate(msg.position)
             self._show_user_turn(answer)
             self._start(answer)
+
+    # -- Auto routing (app/core/routing) -------------------------------------------------
+    def set_auto_pair(self, pair: AutoPair | None) -> None:
+        """The small and big models Auto may use (None: Auto is not offered)."""
+        self.router = Router(pair) if pair is not None else None
+        if pair is None:
+            self.auto = False
+
+    def set_auto(self, on: bool) -> None:
+        self.auto = bool(on and self.router is not None)
+
+    def _model_for(self, choice: RouteChoice) -> ModelRef:
+        opts = dict(choice.side.load_opts)
+        n_ctx = int(opts.get("n_ctx") or self.n_ctx) if choice.switch else self.n_ctx
+        return ModelRef(choice.side.path, choice.side.name, n_ctx)
+
+    def _load_side(self, choice: RouteChoice) -> None:
+        """Load the model Auto picked; the answer queued after it on the worker runs on it."""
+        opts = dict(choice.side.load_opts)
+        self.n_ctx = int(opts.pop("n_ctx", None) or self.n_ctx)
+        self.load_model(choice.side.path, choice.side.name, **opts)
+
+    def _mark_route(self, widget: AssistantMessageWidget, note: str, small: bool) -> None:
+        widget.set_route_note(note)
+        widget.set_can_think_harder(small and self.router is not None)
+        widget.sig_think_harder.connect(self.think_harder)
+
+    def think_harder(self, message_id: int) -> None:
+        """Ask the big model the same turn again; both answers stay, side by side."""
+        if self.stream is not None or self.router is None or self.conversation_id is None:
+            return
+        messages = self.store.messages(self.conversation_id)
+        if not messages or messages[-1].id != message_id:
+            return
+        choice = self.router.think_harder(self.model_path if self.model_info else None)
+        answer = self.session.answer_again(self._model_for(choice), _route_record(choice) or {})
+        if answer is None:
+            return
+        if choice.switch:
+            self._load_side(choice)
+        widget = self._start(answer, choice.side.name)
+        self._mark_route(widget, choice.note, False)
+
+    def _show_routes(self) -> None:
+        """A saved conversation: each Auto answer says again which model answered and why."""
+        if self.conversation_id is None:
+            return
+        saved = {m.id: m for m in self.store.messages(self.conversation_id)}
+        last = max(saved.values(), key=lambda m: m.position, default=None)
+        for w in self.view.messages:
+            msg = saved.get(getattr(w, "message_id", -1))
+            route = msg.settings.get("route") if msg is not None else None
+            if isinstance(w, AssistantMessageWidget) and isinstance(route, dict):
+                small = route.get("route") == "small" and msg is last
+                self._mark_route(w, str(route.get("note", "")), small)
+
+
+def _route_record(choice: RouteChoice | None) -> dict[str, Any] | None:
+    """What is saved with an Auto answer: the model, the route and the note shown."""
+    if choice is None:
+        return None
+    reason = choice.decision.reason if choice.decision is not None else "think harder"
+    return {"model": choice.side.name, "route": choice.route, "reason": reason,
+            "note": choice.note}  # fmt: skip

@@ -1,6 +1,7 @@
 """Where the person writes: Enter sends, Shift+Enter adds a line, Esc stops.
 
-Also the Stop / Answer now buttons while an answer streams, the thinking budget, and the
+Also the Stop / Answer now buttons while an answer streams, the model choice (the loaded
+model, or Auto when a small and a big model are installed), the thinking budget, and the
 button that opens the generation settings.
 """
 
@@ -43,6 +44,7 @@ class Composer(QFrame):
     sig_answer_now = Signal()
     sig_budget_changed = Signal(object)  # int or None
     sig_open_settings = Signal()
+    sig_auto_changed = Signal(bool)  # Auto routing on (small or big model per prompt) or off
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -68,6 +70,13 @@ class Composer(QFrame):
         self.budget.currentIndexChanged.connect(
             lambda i: self.sig_budget_changed.emit(self.budget.itemData(i))
         )
+        self.model_choice = QComboBox(self)  # shown when a small and a big model are installed
+        self.model_choice.addItem("Loaded model", False)
+        self.model_choice.addItem("Auto: small or big", True)
+        self.model_choice.currentIndexChanged.connect(
+            lambda i: self.sig_auto_changed.emit(bool(self.model_choice.itemData(i)))
+        )
+        self.model_choice.hide()
         self.settings_button = QPushButton("Settings", self)
         self.settings_button.setToolTip("Temperature, top-p, length limit, system prompt")
         self.settings_button.clicked.connect(self.sig_open_settings)
@@ -82,7 +91,7 @@ class Composer(QFrame):
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setObjectName("StopButton")
         self.stop_button.clicked.connect(self.sig_stop)
-        for w in (self.budget, self.settings_button, self.hint):
+        for w in (self.model_choice, self.budget, self.settings_button, self.hint):
             row.addWidget(w)
         row.addStretch(1)
         for w in (self.answer_now_button, self.stop_button, self.send_button):
@@ -135,6 +144,15 @@ class Composer(QFrame):
         )
         if not can:
             self.answer_now_button.hide()
+
+    def set_auto_available(self, description: str | None) -> None:
+        """Offer Auto (with `description`: which models it uses), or hide it (None)."""
+        self.model_choice.setVisible(description is not None)
+        self.model_choice.setToolTip(
+            f"Auto routes each prompt: {description}" if description else ""
+        )
+        if description is None and self.model_choice.currentIndex() != 0:
+            self.model_choice.setCurrentIndex(0)
 
     def set_budget(self, value: int | None) -> None:
         index = self.budget.findData(value)

@@ -11,9 +11,10 @@ next to the planner's prediction.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
         self.composer.set_budget(self.controller.settings().thinking_budget)
         self.composer.input.setFocus()
+        if client is None:  # the app itself (tests and benchmarks bring their own client)
+            QTimer.singleShot(0, self.refresh_auto)
 
     # -- building ------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -167,6 +170,7 @@ class MainWindow(QMainWindow):
         self.composer.sig_answer_now.connect(c.answer_now)
         self.composer.sig_budget_changed.connect(c.set_thinking_budget)
         self.composer.sig_open_settings.connect(self.open_settings)
+        self.composer.sig_auto_changed.connect(c.set_auto)
         s.sig_new_chat.connect(c.new_conversation)
         s.sig_selected.connect(c.open_conversation)
         s.sig_rename.connect(self.rename)
@@ -337,6 +341,41 @@ class MainWindow(QMainWindow):
         task.finished.connect(lambda: self._tasks.remove(task) if task in self._tasks else None)
         self._tasks.append(task)
         task.start()
+
+    def refresh_auto(self) -> Any:
+        """Offer Auto next to the model choice when a small and a big model are installed
+        (found and planned on a worker thread); returns the task."""
+        from app.core import model_choice, model_discovery
+        from app.core.routing import pick_pair
+        from app.ui.wizard.tasks import Task
+
+        discover = self.discovery or model_discovery.discover_models
+        profile = getattr(self.choice_env, "profile", None)
+
+        def find() -> Any:
+            pair = pick_pair(discover())
+            if pair is None:
+                return None
+            sides = []
+            for side in (pair.small, pair.big):
+                try:
+                    info = model_choice.describe_gguf(side.path, profile or model_choice.detect())
+                    opts = info.load_settings()
+                except Exception:  # the engine says what is wrong when it loads
+                    opts = {}
+                sides.append(replace(side, load_opts=opts))
+            return replace(pair, small=sides[0], big=sides[1])
+
+        def found(pair: Any) -> None:
+            self.controller.set_auto_pair(pair)
+            self.composer.set_auto_available(pair.describe() if pair is not None else None)
+
+        task = Task(find, self)
+        task.sig_result.connect(found)
+        task.finished.connect(lambda: self._tasks.remove(task) if task in self._tasks else None)
+        self._tasks.append(task)
+        task.start()
+        return task
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):

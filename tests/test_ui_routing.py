@@ -1,0 +1,94 @@
+"""Auto routing in the real window, offscreen, with two scripted models through the real engine
+process: the "1.5B" answers "The answer is 4.", the "14B" answers "The answer is 5."."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.core.chat_store import ChatStore
+from app.core.history import roles_alternate
+from app.core.model_discovery import read_model
+from app.ui.assistant_message import AssistantMessageWidget
+from app.ui.main_window import MainWindow
+from app.ui.theme import apply_theme
+from scripted import ANSWER5_TEXT, ANSWER_TEXT, write_scripted_gguf
+
+pytest.importorskip("llama_cpp")
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def auto_window(qtbot, tmp_path):
+    from app.core.engine import EngineClient
+
+    small = write_scripted_gguf(tmp_path / "Scripted-R1-1.5B.gguf", "answer")
+    big = write_scripted_gguf(tmp_path / "Scripted-R1-14B.gguf", "answer5")
+    apply_theme(QApplication.instance(), dark=False)
+    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), EngineClient(load_timeout_s=120),
+                   n_ctx=4096)  # fmt: skip
+    qtbot.addWidget(w)
+    w.discovery = lambda: [read_model(small, "added"), read_model(big, "added")]
+    w.show()
+    task = w.refresh_auto()
+    qtbot.waitUntil(lambda: w.composer.model_choice.isVisible(), timeout=WAIT_MS)
+    assert task is not None
+    yield w
+    w.close()
+    w.store.close()
+
+
+def ask(qtbot, w: MainWindow, text: str) -> AssistantMessageWidget:
+    qtbot.keyClicks(w.composer.input, text)
+    qtbot.keyClick(w.composer.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=WAIT_MS)
+    msg = w.chat.last_assistant()
+    assert msg is not None
+    return msg
+
+
+def test_auto_sends_routine_to_the_small_model_complex_to_the_big_and_think_harder_keeps_both(
+    auto_window, qtbot
+):
+    w = auto_window
+    assert "Scripted-R1-1.5B" in w.composer.model_choice.toolTip()
+    w.composer.model_choice.setCurrentIndex(1)  # Auto
+    assert w.controller.auto
+
+    routine = ask(qtbot, w, "Translate 'good morning' into French.")
+    assert routine.answer.toPlainText().strip() == ANSWER_TEXT
+    assert routine.route_note.text().startswith("Answered by Scripted-R1-1.5B (small model)")
+    assert "routine" in routine.route_note.text()
+    assert routine.think_harder_button.isVisible()
+
+    hard = ask(qtbot, w, "Prove that the square root of 3 is irrational, step by step.")
+    assert hard.answer.toPlainText().strip() == ANSWER5_TEXT
+    assert hard.route_note.text().startswith("Answered by Scripted-R1-14B (big model)")
+    assert "complex" in hard.route_note.text() and not hard.think_harder_button.isVisible()
+    assert not routine.think_harder_button.isVisible()  # only the last answer offers it
+    assert "answer5" in w.model_label.text()  # the status bar names the big model's GGUF
+
+    small = ask(qtbot, w, "hi! thanks for that")
+    assert small.answer.toPlainText().strip() == ANSWER_TEXT
+    qtbot.mouseClick(small.think_harder_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=WAIT_MS)
+    bigger = w.chat.last_assistant()
+    assert bigger is not small and bigger.answer.toPlainText().strip() == ANSWER5_TEXT
+    assert "Think harder" in bigger.route_note.text() and small.isVisible()
+    assert small.answer.toPlainText().strip() == ANSWER_TEXT  # both kept, one under the other
+
+    cid = w.controller.conversation_id
+    messages = w.store.messages(cid)
+    assert [m.role for m in messages] == ["user", "assistant"] * 3 + ["assistant"]
+    assert [m.content.strip() for m in messages[-2:]] == [ANSWER_TEXT, ANSWER5_TEXT]
+    assert [m.model for m in messages[-2:]] == ["Scripted-R1-1.5B", "Scripted-R1-14B"]
+    history = w.store.history_for_model(cid)
+    assert roles_alternate(history) and history[-1]["content"].strip() == ANSWER5_TEXT
+
+    # reopened, the answers still say which model answered and why
+    w.controller.new_conversation()
+    w.controller.open_conversation(cid)
+    notes = [m.route_note.text() for m in w.chat.messages if isinstance(m, AssistantMessageWidget)]
+    assert len(notes) == 4 and all(n.startswith("Answered by") for n in notes)
