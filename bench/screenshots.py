@@ -1,6 +1,7 @@
 """Render Ponder's main states to PNG, in light and dark: empty, thinking live, answered
-(panel collapsed) and an engine error. Uses the real window offscreen with the scripted
-stand-in engine, so no model is needed.
+(panel collapsed) and an engine error; and Auto routing (light): a complex question answered
+by the big model, a routine one by the small model with Think harder offered. Uses the real
+window offscreen with the scripted stand-in engine, so no model is needed.
 
     QT_QPA_PLATFORM=offscreen python bench/screenshots.py OUT_DIR
 """
@@ -129,6 +130,44 @@ def capture(out: Path, dark: bool) -> None:
         w.close()
 
 
+ROUTINE = ("Rewrite this more politely: \"Send me the report by Friday or don't bother "
+           "coming in Monday.\"")  # fmt: skip
+POLITE = ("Could you please send me the report by Friday? That way we can go through it "
+          "together on Monday. Thank you!")  # fmt: skip
+
+
+def capture_auto(out: Path) -> None:
+    """Auto routing with two models (the router's real classifier and notes)."""
+    from app.core.routing import AutoPair, ModelSide
+
+    apply_theme(QApplication.instance(), False)
+    big = Script(thinking=words(THINKING), answer=words(ANSWER), rate=400)
+    small = Script(thinking=words("The user wants a politer version. Keep it short and warm."),
+                   answer=words(POLITE), rate=200)  # fmt: skip
+    pair = AutoPair(
+        ModelSide("/models/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf",
+                  "DeepSeek-R1-Distill-Qwen-1.5B", 1.78),
+        ModelSide(MODEL, "DeepSeek-R1-Distill-Qwen-14B", 14.77),
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        w, client = window(Path(tmp), big, small)
+        load = client.load
+
+        def named_load(path: str, **opts: object) -> dict:
+            client.name = pair.small.name if path == pair.small.path else pair.big.name
+            return load(path, **opts)
+
+        client.load = named_load  # type: ignore[method-assign]  # the stand-in has one name
+        w.controller.set_auto_pair(pair)
+        w.composer.set_auto_available(pair.describe())
+        w.composer.model_choice.setCurrentIndex(1)
+        for text in (QUESTION, ROUTINE):
+            w.send(text)
+            wait_for(lambda: not w.controller.busy)
+        shoot(w, out, "auto-light")
+        w.close()
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "screenshots")
     out.mkdir(parents=True, exist_ok=True)
@@ -136,6 +175,7 @@ def main(argv: list[str]) -> int:
     app.setApplicationName("Ponder")
     for dark in (False, True):
         capture(out, dark)
+    capture_auto(out)
     return 0
 
 
