@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         self.import_action = self._action(model, "&Import GGUF…", self.import_gguf)
         self.connect_action = self._action(model, "&Connect to a server…", self.open_connect_dialog)
         self.serve_action = self._action(model, "&Serve on this computer…", self.open_serve_dialog)
+        self.compare_action = self._action(model, "&Compare…", self.open_compare_dialog)
         help_ = self.menuBar().addMenu("&Help")
         self._action(help_, "Open &logs folder", self.open_logs_folder)
         help_.addSeparator()
@@ -269,6 +270,12 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.connect_dialog = dialog
         return dialog
+
+    def open_compare_dialog(self) -> Any:
+        """Model → Compare: 2-4 models on the same problems, through this window's engine."""
+        from app.ui.compare_dialog import open_compare_dialog
+
+        return open_compare_dialog(self)
 
     def open_serve_dialog(self) -> Any:
         """Model → Serve on this computer: the models for other programs (OpenAI API)."""

@@ -95,3 +95,22 @@ def planned_load(spec: ModelSpec,
     if n_ctx:
         planned["n_ctx"] = n_ctx
     return {**planned, **spec.options}, meta
+
+
+def available_models(discover: Any = None, remotes: Any = None) -> list[ModelSpec]:
+    """What the model manager lists: installed model files, then saved server models.
+
+    `discover` and `remotes` (callables) replace the disk scan and the saved list in tests."""
+    from app.core.model_discovery import discover_models
+    from app.core.remote import saved_remotes
+
+    specs = []
+    for found in (discover or discover_models)():
+        if getattr(found, "problem", None):
+            continue
+        label = found.name + (f" ({found.quant})" if found.quant and found.quant not in found.name
+                              else "")  # fmt: skip
+        specs.append(local_spec(found.path, label))
+    for entry in (remotes or saved_remotes)():
+        specs.append(remote_spec(entry))
+    return specs
