@@ -413,3 +413,75 @@ def test_dev_zero_in_an_answer_and_labels_is_never_read(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("ok") and "[image: zero — /dev/zero]" in done.stdout
     assert time.monotonic() - t0 < 30
+
+
+# -- huge text: shown softened and capped, kept whole ------------------------------------
+def timed(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    QApplication.processEvents()
+    return time.perf_counter() - t0
+
+
+def spaced_text(n: int) -> str:
+    words = ("alpha", "beta", "integral", "x", "delta")
+    return " ".join(words[i % 5] for i in range(n // 5))[:n]
+
+
+def test_a_1_mb_message_and_answer_lay_out_in_a_fraction_of_a_second(qtbot):
+    """Before: 3.9 s to show the message and 2.1 s per resize; the answer 2.4 s and 2.7 s."""
+    from app.ui.message_widgets import AnswerView, UserMessageWidget
+
+    text = spaced_text(1_000_000)
+    user = UserMessageWidget(1, 1, text)
+    qtbot.addWidget(user)
+    user.resize(800, 400)
+    assert timed(lambda: (user.set_max_width(640), user.show(), user.grab())) < 1.5
+    assert timed(lambda: (user.resize(700, 400), user.set_max_width(560), user.grab())) < 1.0
+    assert user.text == text and "Edit shows all of it" in user.label.text()
+    user.begin_edit()
+    assert user.editor.toPlainText() == text
+    view = AnswerView()
+    qtbot.addWidget(view)
+    view.resize(800, 400)
+    assert timed(lambda: (view.set_markdown(text), view.show(), view.grab())) < 1.5
+    assert timed(lambda: (view.resize(700, 400), view.grab())) < 1.0
+    assert "Copy answer copies all of it" in view.toPlainText()
+
+
+def test_a_400_kb_line_without_spaces_is_shown_and_kept_whole(qtbot):
+    """Before: quadratic layout, about 45 s for the answer (2.9 s at 100 KB)."""
+    from app.ui.assistant_message import AssistantMessageWidget
+
+    line = "0123456789abcdef" * 25_000
+    w = AssistantMessageWidget(1, 1, "model")
+    qtbot.addWidget(w)
+    w.resize(700, 500)
+    took = timed(lambda: (w.show_saved(line, line, line, "complete", {}), w.show(), w.grab()))
+    assert took < 3.0
+    assert w.answer_text() == line and w.thinking_text() == line
+    assert "400 KB" in w.answer.toPlainText()
+
+
+def test_streaming_a_line_without_spaces_costs_no_more_than_prose(qtbot):
+    """Before: each append laid the whole unbroken line out again, in quadratic time."""
+    from app.ui.message_widgets import AnswerView
+    from app.ui.safe_text import unsoften
+
+    def stream(chunk: str) -> tuple[float, AnswerView]:
+        view = AnswerView()
+        qtbot.addWidget(view)
+        view.resize(700, 300)
+        view.show()
+
+        def run() -> None:
+            for _ in range(60):
+                view.append_text(chunk)
+                QApplication.processEvents()
+
+        return timed(run), view
+
+    prose, _ = stream("word " * 200)
+    unbroken, view = stream("x" * 1000)
+    assert unbroken < 2 * prose + 0.5
+    assert unsoften(view.toPlainText()).replace("\n", "") == "x" * 60_000

@@ -10,9 +10,16 @@ open only when clicked (http and https only), and labels show their text literal
 from __future__ import annotations
 
 import math
+import re
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextCursor
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QDesktopServices,
+    QGuiApplication,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,7 +34,25 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.markdown_render import render
-from app.ui.safe_text import SafeDocument, blank_image, plain
+from app.ui.safe_text import (
+    ZWSP,
+    SafeDocument,
+    StreamSoftener,
+    blank_image,
+    break_long_line,
+    plain,
+    shorten,
+    size_words,
+    soften,
+    unsoften,
+)
+
+# Qt lays out a whole answer again on every resize, and a line without spaces in quadratic
+# time: a longer answer (or one with a line longer than LONG_LINE) is shown as plain text,
+# softened, its first SHOWN_LIMIT characters only (measured: see tests/test_ui_untrusted_text).
+SHOWN_LIMIT = 100_000
+BUBBLE_LIMIT = 20_000  # a word-wrapped label is laid out several times per resize
+LONG_LINE = re.compile(r"[^\s]{2000}")
 
 ERROR_TITLES = {
     "bad_model": "This model could not be loaded",
@@ -71,15 +96,55 @@ class AnswerView(QTextBrowser):
         self.anchorClicked.connect(self._on_anchor)
         self.code_blocks: list[str] = []
         self._cursor = QTextCursor(self.document())
+        self._softener = StreamSoftener()
+        self._streamed = 0  # characters received while streaming (shown: SHOWN_LIMIT at most)
         self._fit()
 
     def append_text(self, text: str) -> None:
+        """Append streamed text: softened, and no more than SHOWN_LIMIT characters."""
+        room = SHOWN_LIMIT - self._streamed
+        self._streamed += len(text)
+        if room <= 0:
+            return
         self._cursor.movePosition(QTextCursor.MoveOperation.End)
-        self._cursor.insertText(text)
+        break_long_line(self._cursor)
+        self._cursor.insertText(self._softener.feed(text[:room]))
+        if len(text) > room:
+            self._cursor.insertText(" …")
 
     def set_markdown(self, markdown: str) -> None:
-        self.code_blocks = render(self.document(), markdown)
+        """Show a finished answer: Markdown, or for a huge one, its start as plain text."""
+        self._softener, self._streamed = StreamSoftener(), 0
+        if len(markdown) <= SHOWN_LIMIT and not LONG_LINE.search(markdown):
+            self.code_blocks = render(self.document(), markdown)
+        else:
+            self.code_blocks = []
+            shown, cut = shorten(markdown, SHOWN_LIMIT)
+            self.document().setPlainText(soften(shown))
+            self._add_note(
+                f"This answer is {size_words(markdown)}"
+                + (f": the first {SHOWN_LIMIT:,} characters are shown" if cut else "")
+                + ", as plain text. Copy answer copies all of it."
+            )
         self._cursor = QTextCursor(self.document())
+
+    def _add_note(self, text: str) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        fmt = QTextCharFormat()
+        fmt.setFontItalic(True)
+        fmt.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        cursor.insertBlock()
+        cursor.insertText(text, fmt)
+
+    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 - Qt's name
+        """A copied selection has none of the invisible break opportunities."""
+        text = self.textCursor().selection().toPlainText()
+        if ZWSP not in text:
+            return super().createMimeDataFromSelection()
+        data = QMimeData()
+        data.setText(unsoften(text))
+        return data
 
     def _fit(self, *_: object) -> None:
         h = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
@@ -151,6 +216,17 @@ class ErrorCard(QFrame):
         layout.addLayout(row)
 
 
+def _bubble_text(text: str) -> str:
+    """What the bubble shows: a huge message's start only (Edit shows all of it)."""
+    shown, cut = shorten(text, BUBBLE_LIMIT)
+    if not cut:
+        return soften(text)
+    return (
+        soften(shown) + f" …\n\n(This message is {size_words(text)}: the first "
+        f"{BUBBLE_LIMIT:,} characters are shown; Edit shows all of it.)"
+    )
+
+
 class UserMessageWidget(QWidget):
     """The user's text in a bubble on the right, with Edit (and resend)."""
 
@@ -168,13 +244,13 @@ class UserMessageWidget(QWidget):
         self.bubble.setObjectName("UserBubble")
         bl = QVBoxLayout(self.bubble)
         bl.setContentsMargins(14, 9, 14, 9)
-        self.label = QLabel(text, self.bubble)
+        self.label = QLabel(_bubble_text(text), self.bubble)
         self.label.setObjectName("UserText")
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bl.addWidget(self.label)
-        self.editor = QPlainTextEdit(text, self.bubble)
+        self.editor = QPlainTextEdit(self.bubble)  # filled by begin_edit
         self.editor.setObjectName("ComposerInput")
         self.editor.setFixedHeight(90)
         self.editor.hide()
@@ -200,7 +276,8 @@ class UserMessageWidget(QWidget):
         """Bubbles hug short text and wrap long text at `width`."""
         self.bubble.setMaximumWidth(width)
         fm = self.label.fontMetrics()
-        longest = max((fm.horizontalAdvance(line) for line in self.text.splitlines()), default=0)
+        lines = self.label.text().splitlines()
+        longest = max((fm.horizontalAdvance(line) for line in lines), default=0)
         self.label.setMinimumWidth(min(longest + 4, width - 28))
 
     def begin_edit(self) -> None:

@@ -19,10 +19,11 @@ untrusted text must use one of the helpers here.)
 from __future__ import annotations
 
 import html
+import re
 
 from PySide6 import QtGui
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QImage, QTextDocument
+from PySide6.QtGui import QImage, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 
@@ -64,3 +65,58 @@ def ask(parent: QWidget | None, title: str, text: str) -> bool:
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
     return box.exec() == QMessageBox.StandardButton.Yes
+
+
+# -- huge text -------------------------------------------------------------------------
+# Qt lays out a line without break opportunities in quadratic time (400 KB: 12.5 s) and
+# lays out a whole document again on every resize; long text is shown softened and capped.
+ZWSP = "\u200b"  # an invisible break opportunity
+RUN = 64  # at most this many characters without one
+_LONG_RUN = re.compile(rf"[^\s{ZWSP}]{{{RUN}}}(?=[^\s{ZWSP}])")
+_TAIL = re.compile(rf"[^\s{ZWSP}]*\Z")
+
+
+def soften(text: str) -> str:
+    """`text` with an invisible break opportunity every RUN characters of a long run."""
+    return _LONG_RUN.sub(lambda m: m.group(0) + ZWSP, text)
+
+
+class StreamSoftener:
+    """`soften` for text that arrives in pieces: a run may span pieces."""
+
+    def __init__(self) -> None:
+        self.tail = ""  # the run of non-space characters at the end of what was shown
+
+    def feed(self, piece: str) -> str:
+        """The softened form of `piece`, to append after what was shown."""
+        old = self.tail  # shorter than RUN + 1, so soften leaves it as it is
+        soft = soften(old + piece)
+        self.tail = _TAIL.search(soft).group(0)
+        return soft[len(old) :]
+
+
+BLOCK = 4_000  # a streamed line without spaces is cut into paragraphs this long
+
+
+def break_long_line(cursor: QTextCursor) -> None:
+    """While streaming, start a new paragraph at the cursor (the end) if its paragraph is a
+    long line without spaces: each append lays out the last paragraph again."""
+    block = cursor.block()
+    if block.length() > BLOCK and not any(c.isspace() for c in block.text()[-BLOCK:]):
+        cursor.insertBlock()
+
+
+def unsoften(text: str) -> str:
+    """The text as written (what copying a selection gives)."""
+    return text.replace(ZWSP, "")
+
+
+def shorten(text: str, limit: int) -> tuple[str, bool]:
+    """At most `limit` characters of `text`, and whether it was cut."""
+    return (text, False) if len(text) <= limit else (text[:limit], True)
+
+
+def size_words(text: str) -> str:
+    """'1.2 MB', '340 KB': how big a text is, for a note."""
+    n = len(text.encode("utf-8", "surrogatepass"))
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{max(1, round(n / 1000))} KB"

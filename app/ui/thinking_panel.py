@@ -5,6 +5,8 @@ like "Thinking… 14 s · 612 tokens"; when the answer starts it collapses to "T
 38 s · 1,843 tokens" and a click opens it again. If the stream ends inside the thinking
 (length limit, Stop, a crash) it stays open and says so. Text is appended at the end of the
 document, never re-set, so each token costs the same however long the thinking gets.
+Long runs without spaces get invisible break opportunities (Qt lays such a line out in
+quadratic time) and at most SHOWN_LIMIT characters are shown; `text()` is all of it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QToolButton, QVBoxLayout
 
+from app.ui.safe_text import StreamSoftener, break_long_line, shorten, size_words, soften
+
 LIVE_HEIGHT = 220  # the live panel shows the last lines, scrolling
 OPEN_HEIGHT = 360  # at most this tall when opened after the fact
+SHOWN_LIMIT = 200_000  # characters shown; Copy thinking copies all
 
 STOP_WORDS = {
     "length": "the length limit was reached",
@@ -66,6 +71,9 @@ class ThinkingPanel(QFrame):
         layout.addWidget(self.header)
         layout.addWidget(self.body)
         self._cursor = QTextCursor(self.body.document())
+        self._parts: list[str] = []
+        self._softener = StreamSoftener()
+        self._shown = 0
         self.tokens = 0
         self.live = False
         self.seconds: float | None = None
@@ -89,14 +97,22 @@ class ThinkingPanel(QFrame):
         bar = self.body.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 4
         if text:
-            self._cursor.movePosition(QTextCursor.MoveOperation.End)
-            self._cursor.insertText(text)
+            self._parts.append(text)
+            self._show_more(text)
         self.tokens += tokens
         if self.live and self.body.height() < LIVE_HEIGHT:
             self.body.setFixedHeight(min(LIVE_HEIGHT, self._open_height()))
         if follow:
             bar.setValue(bar.maximum())
         self._update_header()
+
+    def _show_more(self, text: str) -> None:
+        room = SHOWN_LIMIT - self._shown
+        self._shown += len(text)
+        if room > 0:
+            self._cursor.movePosition(QTextCursor.MoveOperation.End)
+            break_long_line(self._cursor)
+            self._cursor.insertText(self._softener.feed(text[:room]) + (" …" * (len(text) > room)))
 
     def set_tokens(self, tokens: int) -> None:
         self.tokens = tokens
@@ -125,7 +141,10 @@ class ThinkingPanel(QFrame):
         self, text: str, tokens: int, seconds: float | None, ended_inside: str | None
     ) -> None:
         """Show a saved message's thinking."""
-        self.body.setPlainText(text)
+        self._parts, self._shown = [text], len(text)
+        shown, cut = shorten(text, SHOWN_LIMIT)
+        note = f" …\n\n(The thinking is {size_words(text)}; its start is shown.)" if cut else ""
+        self.body.setPlainText(soften(shown) + note)
         self._cursor = QTextCursor(self.body.document())
         self.tokens, self.seconds, self.ended_inside, self.live = (
             tokens,
@@ -179,4 +198,5 @@ class ThinkingPanel(QFrame):
             self.header.setText(text)
 
     def text(self) -> str:
-        return self.body.toPlainText()
+        """All of the thinking, as the model wrote it."""
+        return "".join(self._parts)
