@@ -42,7 +42,7 @@ class AccuracyPlot(QWidget):
         super().__init__(parent)
         self.points: list[tuple[str, float, float]] = []  # label, seconds, fraction
         self.y_name = "Accuracy"
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(260)
 
     def set_summary(self, summary: Summary | None) -> None:
         self.points = []
@@ -61,7 +61,8 @@ class AccuracyPlot(QWidget):
         text = self.palette().windowText().color()
         faint = QColor(text)
         faint.setAlpha(60)
-        area = QRectF(self.rect()).adjusted(56, 14, -24, -40)
+        legend = 18 * max(1, len(self.points)) + 6
+        area = QRectF(self.rect()).adjusted(56, 14, -24, -40 - legend)
         p.setPen(QPen(faint, 1))
         for k in range(5):  # accuracy grid: 0, 25, … 100%
             y = area.bottom() - area.height() * k / 4
@@ -96,13 +97,17 @@ class AccuracyPlot(QWidget):
             p.setBrush(color)
             p.drawEllipse(QPointF(x, y), 7, 7)
             p.setFont(bold)
-            flags = Qt.AlignmentFlag.AlignVCenter | (
-                Qt.AlignmentFlag.AlignRight if x > area.center().x() else Qt.AlignmentFlag.AlignLeft
-            )
-            top = y - 24 if frac < 0.9 else y + 6  # below a point at the top of the plot
-            box = QRectF(x - 250, top, 240, 18) if x > area.center().x() else QRectF(
-                x + 10, top, 240, 18)  # fmt: skip
-            p.drawText(box, int(flags), f"{label} · {percent(frac)}")
+            p.drawText(QRectF(x + 10, y - 9, 60, 18),
+                       int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                       percent(frac))  # fmt: skip
+            # the legend under the axis: a dot and the model's name (plain text)
+            ly = area.bottom() + 42 + 18 * i
+            p.drawEllipse(QPointF(area.left() + 6, ly + 9), 5, 5)
+            p.setFont(self.font())
+            p.setPen(text)
+            p.drawText(QRectF(area.left() + 18, ly, area.width() - 18, 18),
+                       int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                       f"{label}: {percent(frac)} in {seconds(secs)} per answer")  # fmt: skip
         p.end()
 
 
