@@ -13,7 +13,9 @@ are easy to ignore. The GUI stops or hurries an answer by calling `cancel()` /
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import traceback
 from typing import Any
 
@@ -43,18 +45,27 @@ class EngineWorker(QObject):
         # shared with the local server (app/serve): whoever loads or answers holds it
         self.share = EngineShare()
         self._loaded: tuple[str, dict[str, Any], int] | None = None  # path, opts, ticket
+        self.loading = False  # a load runs on the worker thread (read from the GUI thread)
 
     # -- slots run on the worker thread --------------------------------------------------
     @Slot(int, str, object)
     def load(self, job: int, path: str, opts: dict[str, Any]) -> None:
+        self.loading = True
         try:
             info = self._load_shared(path, opts)
         except Exception as exc:
             kind = getattr(exc, "kind", "internal")
             message = getattr(exc, "message", "") or f"Loading failed: {exc}"
             detail = getattr(exc, "detail", "") or traceback.format_exc()
+            if kind == "out_of_memory":  # name what would fit (the planner's figures)
+                from app.core.planner.fit_advice import with_smaller_options
+
+                message = with_smaller_options(message, path, opts.get("n_ctx"),
+                                               opts.get("type_k"))  # fmt: skip
             self.sig_load_failed.emit(job, kind, message, detail)
             return
+        finally:
+            self.loading = False
         self.sig_loaded.emit(job, info)
 
     @Slot(int, str, object)
@@ -121,6 +132,13 @@ class EngineWorker(QObject):
             self.share.release(WINDOW)
 
 
+def _quietly(action: Any) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("unblocking the engine failed")
+
+
 class EngineBridge(QObject):
     """GUI-thread handle: starts the worker thread and queues work onto it."""
 
@@ -150,13 +168,32 @@ class EngineBridge(QObject):
 
     def load(self, path: str, **opts: Any) -> int:
         job = self._next()
+        self._unblock()
         self.sig_request_load.emit(job, path, opts)
         return job
 
     def reload(self, path: str, **opts: Any) -> int:
         job = self._next()
+        self._unblock()
         self.sig_request_reload.emit(job, path, opts)
         return job
+
+    def _unblock(self) -> None:
+        """A new load or Reload must not queue behind a job that may never end (issue 20).
+
+        A load still running is abandoned: its engine is closed (its late failure belongs to
+        an old job and is ignored). An answer still running was stopped by the controller;
+        if the engine does not answer a ping (stopped, stuck), it is declared hung at once
+        instead of after the watchdog's silence. Runs off the GUI thread."""
+        worker, client = self.worker, self.client
+        if worker.loading and hasattr(client, "close"):
+            target: Any = functools.partial(client.close, timeout_s=1.0)
+        elif worker.runner.active is not None and hasattr(client, "kill_if_hung"):
+            target = client.kill_if_hung
+        else:
+            return
+        threading.Thread(target=_quietly, args=(target,), name="engine-unblock",
+                         daemon=True).start()  # fmt: skip
 
     def generate(self, answer: AnswerStream) -> int:
         """Queue an answer (its messages and parameters are in it); returns its job number."""

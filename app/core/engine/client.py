@@ -266,7 +266,8 @@ class _EngineProcess:
             chat_message = "The engine was stopped before the answer finished; " + KEPT
         else:
             kind = "engine_crashed"
-            message = chat_message = crash_message(self.proc.returncode)
+            message = crash_message(self.proc.returncode)
+            chat_message = crash_message(self.proc.returncode, answer=True)
         return {"event": "error", "id": None, "kind": kind, "message": message,
                 "chat_message": chat_message, "detail": "\n".join(self.stderr_tail)}  # fmt: skip
 
@@ -359,8 +360,14 @@ def refuse_special_file(path: str) -> None:
         )
 
 
-def crash_message(returncode: int | None) -> str:
-    """A dead engine in words: how it ended, and what to do."""
+def crash_message(returncode: int | None, answer: bool = False) -> str:
+    """A dead engine in words: how it ended, and what to do (`answer`: said to an answer,
+    which hears that its text so far is kept)."""
+    if answer:
+        return (
+            f"The engine process {describe_exit(returncode)}. The answer so far is kept; "
+            "reload the engine to continue, or choose another model."
+        )
     return (
         f"The engine process {describe_exit(returncode)}. "
         "Ponder is fine; load the model again, or choose another model."
@@ -651,6 +658,32 @@ class EngineClient:
         if reply.get("event") != "pong":
             raise _error_from(reply)
         return {k: v for k, v in reply.items() if k not in ("event", "id")}
+
+    def kill_if_hung(self, timeout_s: float = 2.0) -> bool:
+        """Ping the engine now instead of waiting for the watchdog's silence; when no pong
+        comes within `timeout_s`, kill it as the watchdog would (`engine_hung`: waiters hear
+        it, an answer that its text is kept; a fresh engine starts). True if it was hung.
+
+        For Reload: a stopped (SIGSTOP) engine is replaced at once, a working one is left
+        alone. Safe from any thread."""
+        process = self._process
+        if process is None or not process.alive:
+            return False
+        heard = process.quiet_since
+        key = self._next_id("probe-")
+        pong = process.register(key)
+        process.send_soon({"cmd": "ping", "id": key})
+        try:
+            pong.get(timeout=timeout_s)
+            return False
+        except queue.Empty:
+            if process.quiet_since > heard:
+                return False
+            said = hung_message(time.monotonic() - heard)
+            process.kill("engine_hung", said + ".", f"{said}; {KEPT}")
+            return True
+        finally:
+            process.forget(key)
 
     def chat(self, messages: list[dict[str, str]], temperature: float = 0.6, top_p: float = 0.95,
              max_tokens: int | None = None, thinking_budget: int | None = None,
