@@ -80,6 +80,7 @@ class LlamaCppEngine:
         self._add_bos = False
         self._vocab: Any = None
         self._pieces: dict[int, bytes] = {}
+        self._longest_piece = 0
         self._control: GenerationControl | None = None
         self._abort_cb: Any = None
 
@@ -169,6 +170,7 @@ class LlamaCppEngine:
         load_s = time.perf_counter() - t0
         self._vocab = self.llm._model.vocab
         self._pieces = {}
+        self._longest_piece = 0
         self._abort_cb = None
         self._template = ChatTemplate(header.chat_template)
         self._bos = self._token_text(self.llm.token_bos())
@@ -255,11 +257,31 @@ class LlamaCppEngine:
     def _prompt_tokens(self, prompt: str) -> list[int]:
         """The prompt's tokens, with BOS first when the model asks for it and the template
         did not already put it there (a model without a template needs it to make sense)."""
-        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        data = prompt.encode("utf-8")
+        least = self._least_tokens(data)
+        if least is not None:  # tokenizing megabytes takes minutes: refuse what cannot fit
+            check_fits(least, self.llm.n_ctx())
+        tokens = self.llm.tokenize(data, add_bos=False, special=True)
         bos = self.llm.token_bos()
         if bos >= 0 and self._add_bos and (not tokens or tokens[0] != bos):
             tokens.insert(0, bos)
         return tokens
+
+    def _least_tokens(self, data: bytes) -> int | None:
+        """For a text far longer than the context: the fewest tokens it can be (its length
+        over the longest token's), or None for a text of ordinary size."""
+        if len(data) <= 8 * self.llm.n_ctx():
+            return None
+        if not self._longest_piece:
+            import llama_cpp
+
+            buf = ctypes.create_string_buffer(256)
+            longest = 1
+            for token in range(self.llm.n_vocab()):
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 256, 0, True)
+                longest = max(longest, abs(n))
+            self._longest_piece = longest
+        return len(data) // self._longest_piece
 
     def _decode(
         self,

@@ -203,3 +203,13 @@ def test_a_template_that_renders_nothing_is_refused_in_words(engine, tmp_path):
     engine.load(str(path), n_ctx=512)
     with pytest.raises(EngineFailure, match="empty prompt"):
         run(engine, {})
+
+
+def test_a_megabyte_prompt_is_refused_without_tokenizing_it(engine, models):
+    """Tokenizing 1 MB took about 160 s; a text that cannot fit is refused at once."""
+    engine.load(str(models["loop"]), n_ctx=4096)
+    huge = [{"role": "user", "content": "Hmm, let me check again! " * 40_000}]  # 1 MB
+    t0 = time.perf_counter()
+    with pytest.raises(EngineFailure, match="4,096-token context"):
+        run(engine, {}, huge)
+    assert time.perf_counter() - t0 < 5.0
