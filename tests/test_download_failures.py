@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 
 import pytest
 
@@ -194,3 +195,17 @@ def test_an_unreachable_hub_is_reported_as_offline():
         plan_download(REPO, (GGUF,), endpoint=f"http://127.0.0.1:{port}", token=False,
                       policy=FAST)  # fmt: skip
     assert "Can't reach" in err.value.message
+
+
+def test_a_name_that_does_not_resolve_is_offline_at_once_without_retries():
+    """No network: the Hub's name does not resolve (`.invalid` never does, RFC 6761). That is
+    said at once, with the default policy's five retries skipped (it took 31 s)."""
+    from app.core.downloads import RetryPolicy
+
+    start = time.monotonic()
+    with pytest.raises(OfflineError) as err:
+        plan_download(REPO, (GGUF,), endpoint="https://huggingface.invalid", token=False,
+                      policy=RetryPolicy())  # fmt: skip
+    took = time.monotonic() - start
+    assert took < 2.0, f"offline took {took:.1f} s"
+    assert "does not resolve" in err.value.message and "offline" in err.value.message

@@ -299,3 +299,37 @@ def test_first_launch_opens_the_wizard_once(qtbot, tmp_path, monkeypatch):
     assert "&Model" in titles
     assert window.wizard_action.text() == "Model &wizard…"
     window.close()
+
+
+def test_no_network_fails_at_once_and_cancel_while_asking_cancels_at_once(qtbot, env, hub):
+    """A Hub name that does not resolve is "No connection" in under 2 s (it took 31 s of
+    retries); Cancel while the Hub is being asked (in a retry back-off) ends at once."""
+    import time
+    from dataclasses import replace
+
+    from app.core.downloads import RetryPolicy
+
+    slow = RetryPolicy(attempts=6, base_delay_s=5.0)  # the back-off a real failure gets
+    env.download = replace(env.download, endpoint="https://huggingface.invalid", policy=slow)
+    w = open_wizard(qtbot, env)
+    start = time.monotonic()
+    to_download(qtbot, w)
+    wait_state(qtbot, w, "failed", timeout=10_000)
+    assert time.monotonic() - start < 2.0
+    assert "No connection" in w.download.error.text()
+    w.close()
+
+    env.download = replace(env.download, endpoint=hub.url, policy=slow)
+    hub.fail_next(503, count=10, where="api")  # the Hub is down: retries back off 5 s
+    w = open_wizard(qtbot, env)
+    to_download(qtbot, w)
+    qtbot.wait(300)
+    assert w.download.state == "running"
+    start = time.monotonic()
+    click(qtbot, w.download.cancel_button)
+    assert w.download.state == "cancelled" and time.monotonic() - start < 0.5
+    assert "Cancelled" in w.download.progress.text()
+    qtbot.wait(200)
+    assert w.download.state == "cancelled"  # the old job says nothing more
+    hub.clear_faults()
+    w.close()

@@ -539,8 +539,9 @@ class ChoiceEnv:
     machine_label: str = "This computer"
 
 
-def plan_files(option: Option, settings: DownloadSettings) -> Any:
-    """Pin the option's repo to a commit and list its files with sizes (network)."""
+def plan_files(option: Option, settings: DownloadSettings, control: Any = None) -> Any:
+    """Pin the option's repo to a commit and list its files with sizes (network); a
+    `control` (DownloadControl) cuts the waits between retries short when cancelled."""
     from app.core.downloads import plan_download
 
     return plan_download(
@@ -551,6 +552,7 @@ def plan_files(option: Option, settings: DownloadSettings) -> Any:
         token=settings.token,
         cache_dir=settings.cache_dir,
         policy=settings.policy,
+        sleep=control.wait if control is not None else None,
     )
 
 

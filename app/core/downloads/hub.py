@@ -6,6 +6,7 @@ huggingface_hub is imported inside the functions (it costs ~0.2 s) so it stays o
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,11 +67,38 @@ def is_offline() -> bool:
     return bool(constants.is_offline_mode())
 
 
+UNRESOLVED_TEXTS = (
+    "Name or service not known",
+    "nodename nor servname provided",
+    "Temporary failure in name resolution",
+    "No address associated with hostname",
+    "getaddrinfo failed",
+)
+
+
+def is_name_unresolved(exc: BaseException) -> bool:
+    """True when the failure (or one it came from) is a host name that does not resolve:
+    no network or no DNS. Retrying that only makes the user wait, so it fails at once."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, socket.gaierror):
+            return True
+        if any(text in str(cur) for text in UNRESOLVED_TEXTS):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Timeouts, resets, dropped connections and 5xx/408/429 answers are worth retrying."""
+    """Timeouts, resets, dropped connections and 5xx/408/429 answers are worth retrying;
+    a name that does not resolve (offline) is not."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
+    if is_name_unresolved(exc):
+        return False
     if isinstance(exc, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
         return True
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
@@ -127,6 +155,12 @@ def translate(
     if isinstance(exc, hf.RepositoryNotFoundError) or status == 404:
         return RepoNotFoundError(
             f"There is no model repository {repo_id} on {endpoint} (check the name).", detail
+        )
+    if is_name_unresolved(exc):
+        return OfflineError(
+            f"Can't reach {endpoint}: its name does not resolve, so this computer seems to be "
+            "offline (or DNS is not working). Models already downloaded still work.",
+            detail,
         )
     if isinstance(exc, httpx2.ConnectError | ConnectionRefusedError):
         return OfflineError(

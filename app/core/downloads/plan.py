@@ -13,6 +13,7 @@ such a file is refused in words (UnsafeFileError); matched by a pattern, it is l
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,11 @@ def plan_download(
     cache_dir: str | Path | None = None,
     policy: RetryPolicy | None = None,
     optional: tuple[str, ...] | list[str] = (),
+    sleep: Callable[[float], bool] | None = None,
 ) -> DownloadPlan:
     """Pin `revision` to a commit and list `files` + whatever matches `patterns` there
     (each pattern must match a file) + whatever matches `optional` (may match nothing).
+    `sleep(seconds)` waits between retries and returns True to give up (Cancel).
 
     Raises OfflineError, RepoNotFoundError, RemoteFileNotFoundError, TokenRequiredError or
     ServerError with a message for the user.
@@ -143,7 +146,7 @@ def plan_download(
         )
     base = resolve_endpoint(endpoint)
     tok = resolve_token(token)
-    info = _model_info(repo_id, revision, base, tok, policy or RetryPolicy())
+    info = _model_info(repo_id, revision, base, tok, policy or RetryPolicy(), sleep)
     siblings = {s.rfilename: s for s in (info.siblings or [])}
     commit = info.sha
     if not commit:
@@ -236,7 +239,8 @@ def cached_plan(
     )
 
 
-def _model_info(repo_id: str, revision: str, endpoint: str, token: str | bool, policy: RetryPolicy):
+def _model_info(repo_id: str, revision: str, endpoint: str, token: str | bool,
+                policy: RetryPolicy, sleep: Callable[[float], bool] | None = None):  # fmt: skip
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token, library_name="ponder")
@@ -245,7 +249,7 @@ def _model_info(repo_id: str, revision: str, endpoint: str, token: str | bool, p
         return api.model_info(repo_id, revision=revision, files_metadata=True, timeout=30)
 
     try:
-        return with_retries(call, policy)
+        return with_retries(call, policy, sleep=sleep)
     except Exception as exc:
         raise translate(exc, repo_id, endpoint, bool(token)) from exc
 

@@ -478,7 +478,16 @@ class DownloadPage(Page):
             self.start()
 
     def cancel(self) -> None:
-        if self.state in ("running", "pausing"):
+        if self.state in ("running", "pausing") and self.plan is None and self.job is not None:
+            # Still asking the Hub: nothing is on disk yet, so Cancel ends it now. The
+            # asking thread stops at its next step on its own; what it says is dropped.
+            self.control.cancel(delete_partial=True)
+            for sig in (self.job.sig_planned, self.job.sig_event, self.job.sig_done,
+                        self.job.sig_failed):  # fmt: skip
+                sig.disconnect()
+            self.job, self.control = None, DownloadControl()
+            self._cancelled()
+        elif self.state in ("running", "pausing"):
             self.control.cancel(delete_partial=True)
             self._set_state("cancelling")
             self.progress.setText("Cancelling…")

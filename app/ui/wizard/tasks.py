@@ -70,7 +70,7 @@ class DownloadJob(QThread):
     def run(self) -> None:
         try:
             if self.plan is None:
-                self.plan = model_choice.plan_files(self.option, self.settings)
+                self.plan = model_choice.plan_files(self.option, self.settings, self.control)
             free = model_choice.disk_free_for(self.settings)
             left = model_choice.remaining(self.plan, self.settings)
             self.sig_planned.emit(self.plan, free, left)
