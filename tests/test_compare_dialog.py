@@ -108,3 +108,18 @@ def save(dialog: CompareDialog, name: str) -> None:
     assert SHOTS
     QApplication.processEvents()
     dialog.grab().save(str(Path(SHOTS) / name))
+
+
+def test_closing_the_window_stops_a_running_comparison_first(qtbot, window):
+    dialog: CompareDialog = window.open_compare_dialog()
+    for i in range(2):
+        dialog.model_list.item(i).setCheckState(Qt.CheckState.Checked)
+    dialog.start()  # the built-in set: 172 answers, far from done when the window closes
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 1, timeout=60_000)
+    window.close()
+    assert not dialog.running
+    store = CompareStore(window.store.path)
+    record = store.run(dialog.run_id)
+    assert record is not None and record.status == "cancelled"
+    assert 1 <= len(store.done_keys(dialog.run_id)) < record.total
+    store.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -119,6 +119,8 @@ class CompareDialog(QDialog):
         v.addLayout(out)
         self._offer_unfinished()
         self._update_buttons()
+        if parent is not None:  # the window closing stops the comparison first
+            parent.installEventFilter(self)
 
     # -- setup ---------------------------------------------------------------------------
     def _build_setup(self, choices: list[ModelSpec]) -> QWidget:
@@ -303,11 +305,20 @@ class CompareDialog(QDialog):
             except OSError as exc:
                 self.status.setText(f"Could not save {Path(path).name}: {exc.strerror or exc}.")
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def stop_and_wait(self, timeout_ms: int = 20_000) -> None:
+        """Cancel a running comparison and wait for its thread (the answers are kept)."""
         if self.running and self.runner is not None and self.worker_thread is not None:
             self.runner.cancel()
-            self.worker_thread.wait(20_000)
+            self.worker_thread.wait(timeout_ms)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.stop_and_wait()
         super().closeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Close and watched is self.parent():
+            self.stop_and_wait()
+        return False
 
 
 def open_compare_dialog(window: Any) -> CompareDialog:
