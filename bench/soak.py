@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import psutil  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.core.chat_store import ChatStore  # noqa: E402
@@ -47,6 +47,9 @@ def pump_until(done, timeout_s: float) -> bool:
         if time.monotonic() > end:
             return False
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        # deleteLater() is carried out by a running event loop, not by processEvents():
+        # without this, every closed chat's widgets would pile up as if leaked
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         time.sleep(0.002)
     return True
 
