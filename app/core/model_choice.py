@@ -642,13 +642,12 @@ def describe_gguf(path: str | os.PathLike[str], profile: HardwareProfile | None)
     """Read a GGUF's header (architecture, size, quant, context, chat template) and plan it
     for `profile`; raises GGUFError (a ValueError) with the reason for a broken file."""
     from app.core.model_discovery import read_model
-    from backends.gguf_check import GGUFError, check_gguf
+    from backends.gguf_check import GGUFError
 
     p = Path(path)
-    check_gguf(p)  # refuse a broken file with its reason
-    found = read_model(p, "added", str(p.parent))
+    found = read_model(p, "added", str(p.parent))  # the header only, never the weights
     if found.problem:
-        raise GGUFError(found.problem)
+        raise GGUFError(found.problem)  # a broken file, with its reason
     plan, problem = None, ""
     if profile is not None:
         from app.core.planner import PlanError

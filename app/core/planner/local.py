@@ -27,16 +27,15 @@ def read_gguf_architecture(path: str | Path) -> tuple[Architecture, int, float, 
 def read_gguf_model(path: str | Path) -> tuple[Architecture, int, float, str, str]:
     """(architecture, tensor bytes, parameter count, name, KV layout) from a GGUF header;
     the layout is "mla", "legacy" or "" (not an MLA model)."""
-    import gguf  # light, but only needed here
+    from backends.gguf_check import GGUFError, check_gguf
 
     try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        header = check_gguf(path)  # the header only: no tensor data, no tokenizer strings
+    except (GGUFError, OSError) as exc:
         raise PlanError(f"{path} is not a GGUF model Ponder can read ({exc}).") from exc
 
     def field(key: str) -> object:
-        f = reader.get_field(key)
-        return None if f is None else f.contents()
+        return header.metadata.get(key)
 
     arch_name = str(field("general.architecture"))
 
@@ -46,11 +45,13 @@ def read_gguf_model(path: str | Path) -> tuple[Architecture, int, float, str, st
             if default is None:
                 raise PlanError(f"{path} has no {arch_name}.{key} in its header.")
             return default
-        return int(v)  # type: ignore[call-overload]
+        if not isinstance(v, int | float):
+            raise PlanError(f"{path}: {arch_name}.{key} is not a single number.")
+        return int(v)
 
     hidden, heads = num("embedding_length"), num("attention.head_count")
-    tokens = reader.get_field("tokenizer.ggml.tokens")
-    names = {t.name for t in reader.tensors}
+    tokens = field("tokenizer.ggml.tokens")  # an array: the header check keeps its length
+    names = set(header.tensor_names)
     layout = kv_layout_from_tensor_names(names)
     arch = Architecture(
         type="dense",
@@ -60,7 +61,7 @@ def read_gguf_model(path: str | Path) -> tuple[Architecture, int, float, str, st
         kv_heads=num("attention.head_count_kv", heads),
         head_dim=num("attention.key_length", hidden // heads),
         ffn=num("feed_forward_length"),
-        vocab=len(tokens.data) if tokens is not None else 32000,
+        vocab=tokens if isinstance(tokens, int) and tokens > 0 else 32000,
         max_ctx=num("context_length"),
         tied_embeddings="output.weight" not in names,
     )
@@ -80,8 +81,8 @@ def read_gguf_model(path: str | Path) -> tuple[Architecture, int, float, str, st
             qk_nope_head_dim=key - rope,
             v_head_dim=num("attention.value_length_mla", num("attention.value_length")),
         )  # fmt: skip
-    n_bytes = sum(int(t.n_bytes) for t in reader.tensors)
-    params = float(sum(int(t.n_elements) for t in reader.tensors))
+    n_bytes = header.tensor_bytes
+    params = float(header.param_count)
     return arch, n_bytes, params, str(field("general.name") or Path(path).stem), layout
 
 
