@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ponder", description="Ponder: reasoning models, here.")
     parser.add_argument("--model", help="a .gguf model to load at start")
     parser.add_argument("--db", help="the chat database (default: the user data folder)")
-    parser.add_argument("--ctx", type=int, default=8192, help="context length (8192)")
+    parser.add_argument("--ctx", type=int, default=16384,
+                        help="context for a model loaded without a plan (16384)")  # fmt: skip
     parser.add_argument("--theme", choices=("light", "dark", "system"), default="system")
     args, qt_args = parser.parse_known_args(argv)
     from app.core.logs import install_crash_handler, setup_logging

@@ -38,6 +38,7 @@ def run_smoke(model: str, timeout_s: float = 120.0) -> int:
         from app.core.catalog import load_catalog
 
         result["catalog_models"] = len(load_catalog().models)  # bundled resources/catalog.toml
+        result["serve_ready"] = _serve_importable()  # Model > Serve needs these in the bundle
         controller = window.controller
         state = {"sent": False}
 
@@ -67,4 +68,18 @@ def run_smoke(model: str, timeout_s: float = 120.0) -> int:
     result["total_s"] = round(time.perf_counter() - t0, 3)
     print(json.dumps(result, ensure_ascii=False), flush=True)
     ok = result["thinking"] and result["answer"] and result["catalog_models"] > 0
-    return 0 if ok else 1
+    return 0 if ok and result["serve_ready"] else 1
+
+
+def _serve_importable() -> bool:
+    """The local server's HTTP stack (starlette, uvicorn and the protocol modules uvicorn
+    loads by name) is importable: the bundle collected it."""
+    try:
+        import uvicorn.lifespan.on  # noqa: F401
+        import uvicorn.loops.auto  # noqa: F401
+        import uvicorn.protocols.http.h11_impl  # noqa: F401
+
+        import app.serve.http  # noqa: F401
+    except ImportError:
+        return False
+    return True

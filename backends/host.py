@@ -333,8 +333,9 @@ def make_engine(name: str) -> Any:
                 "programs, or raise the engine's memory limit.",
                 str(exc) or repr(exc),
             ) from exc
+        missing = getattr(exc, "name", None) or "a library"
         raise EngineFailure(
-            "bad_request", f"The {name} engine is not installed here ({exc.name} is missing)."
+            "bad_request", f"The {name} engine is not installed here ({missing} is missing)."
         ) from exc
     return getattr(module, class_name)()
 

@@ -27,11 +27,13 @@ def _metadata(*dists):
     return out
 
 
-hiddenimports = collect_submodules("app") + collect_submodules("backends")
+# uvicorn picks its protocol, loop and lifespan modules by name at run time (Serve).
+hiddenimports = (
+    collect_submodules("app") + collect_submodules("backends") + collect_submodules("uvicorn")
+)
 excludes = [
     "tkinter",
     "llama_cpp.server",
-    "uvicorn",
     "fastapi",
     "torch",
     "tensorflow",

@@ -91,7 +91,8 @@ class StreamSoftener:
         """The softened form of `piece`, to append after what was shown."""
         old = self.tail  # shorter than RUN + 1, so soften leaves it as it is
         soft = soften(old + piece)
-        self.tail = _TAIL.search(soft).group(0)
+        tail = _TAIL.search(soft)  # always matches (it may match nothing)
+        self.tail = tail.group(0) if tail else ""
         return soft[len(old) :]
 
 
