@@ -10,7 +10,12 @@ name at run time, so they are listed as hidden imports.
 import os
 import sys
 
-from PyInstaller.utils.hooks import collect_dynamic_libs, collect_submodules, copy_metadata
+from PyInstaller.utils.hooks import (
+    collect_data_files,
+    collect_dynamic_libs,
+    collect_submodules,
+    copy_metadata,
+)
 
 ROOT = os.path.abspath(os.path.join(SPECPATH, ".."))  # noqa: F821 - SPECPATH is set by PyInstaller
 APP_NAME = "Ponder"
@@ -51,6 +56,10 @@ if not ON_MAC:
 
 datas = [(os.path.join(ROOT, "resources"), "resources")]
 datas += _metadata("ponder", "llama-cpp-python", "pyside6-essentials", "mlx-lm", "huggingface_hub")
+# Math in answers (app/ui/math_render.py): ziamath's STIX Two Math font, ziafont's DejaVu
+# Sans and latex2mathml's symbol table are read from the packages' folders at run time.
+for _package in ("ziamath", "ziafont", "latex2mathml"):
+    datas += collect_data_files(_package)
 binaries = collect_dynamic_libs("llama_cpp")
 
 a = Analysis(  # noqa: F821 - provided by PyInstaller

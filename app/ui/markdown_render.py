@@ -5,9 +5,10 @@ load the images and style sheets it names, and its Markdown importer drops every
 an inline `<img>` or `<br>`), and images are never loaded: each becomes its alt text and
 address in words (an http(s) image becomes a link the person may click). Fenced code blocks
 get a tinted background and a "Copy code" link under them (href `copy:N`, N indexing
-`code_blocks`); `\\boxed{…}` answers from math problems are highlighted. Both are marked in
-the Markdown with private-use characters (removed from the answer first, so it cannot forge
-them) and formatted after rendering. Runs once per finished message, never per token.
+`code_blocks`); `\\boxed{…}` answers from math problems are highlighted; LaTeX math is
+typeset (app/ui/math_render.py). All are marked in the Markdown with private-use characters
+(removed from the answer first, so it cannot forge them) and formatted after rendering.
+Runs once per finished message, never per token.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from PySide6.QtGui import (
 )
 
 from app.ui import theme
+from app.ui.math_render import Formula, Typesetter, mark_math, text_colour, typeset
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
 BOX_OPEN, BOX_CLOSE, COPY_OPEN, COPY_CLOSE = "\ue000", "\ue001", "\ue002", "\ue003"
-MARKERS = re.compile("[\ue000-\ue003]")
+MARKERS = re.compile("[\ue000-\ue005]")  # ours, and math_render's
 NO_HTML = (
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub
     | QTextDocument.MarkdownFeature.MarkdownNoHTML
@@ -64,28 +66,36 @@ def _mark_boxed(text: str) -> str:
     return "".join(out)
 
 
-def prepare(markdown: str) -> tuple[str, list[str]]:
-    """The Markdown to render (boxed and copy links marked) and the code blocks."""
+def prepare(markdown: str, formulas: list[Formula] | None = None) -> tuple[str, list[str]]:
+    """The Markdown to render (math, boxed and copy links marked) and the code blocks; the
+    formulas found are appended to `formulas`."""
     markdown = MARKERS.sub("", markdown)
+    formulas = [] if formulas is None else formulas
     blocks: list[str] = []
     parts, last = [], 0
     for m in FENCE.finditer(markdown):
-        parts.append(_mark_boxed(markdown[last : m.start()]))
+        parts.append(_mark_boxed(mark_math(markdown[last : m.start()], formulas)))
         blocks.append(m.group(2).rstrip("\n"))
         parts.append(m.group(0) + f"\n{COPY_OPEN}{len(blocks) - 1}{COPY_CLOSE}\n")
         last = m.end()
-    parts.append(_mark_boxed(markdown[last:]))
+    parts.append(_mark_boxed(mark_math(markdown[last:], formulas)))
     return "".join(parts), blocks
 
 
 def render(doc: QTextDocument, markdown: str) -> list[str]:
     """Render `markdown` into `doc`; returns the code blocks (for the copy links)."""
-    text, blocks = prepare(markdown)
+    formulas: list[Formula] = []
+    text, blocks = prepare(markdown, formulas)
+    for old in doc.findChildren(Typesetter):  # an earlier render's formulas still to come
+        old.setParent(None)
+        old.deleteLater()
     doc.setMarkdown(text, NO_HTML)
-    replace_images(doc)
+    replace_images(doc)  # before the formulas: every image left is one of ours
     _link_copy_markers(doc)
     _highlight_boxed(doc)
     _tint_code_blocks(doc)
+    if formulas:
+        typeset(doc, formulas, text_colour())
     return blocks
 
 
@@ -122,7 +132,7 @@ def _highlight_boxed(doc: QTextDocument) -> None:
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         cursor.mergeCharFormat(box)
         cursor = doc.find(pattern, cursor)
-    markers = QRegularExpression(MARKERS.pattern)
+    markers = QRegularExpression("[\ue000-\ue003]")  # not math_render's markers
     stray = doc.find(markers)
     while not stray.isNull():  # a box that spans lines: no highlight, no marker left
         stray.removeSelectedText()

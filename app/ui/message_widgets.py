@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.markdown_render import render
+from app.ui.math_render import source_of
 from app.ui.safe_text import (
     ZWSP,
     SafeDocument,
@@ -115,6 +116,7 @@ class AnswerView(QTextBrowser):
     def set_markdown(self, markdown: str) -> None:
         """Show a finished answer: Markdown, or for a huge one, its start as plain text."""
         self._softener, self._streamed = StreamSoftener(), 0
+        self.ensurePolished()  # the style sheet's font first: formulas are typeset in its size
         if len(markdown) <= SHOWN_LIMIT and not LONG_LINE.search(markdown):
             self.code_blocks = render(self.document(), markdown)
         else:
@@ -138,9 +140,12 @@ class AnswerView(QTextBrowser):
         cursor.insertText(text, fmt)
 
     def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 - Qt's name
-        """A copied selection has none of the invisible break opportunities."""
+        """A copied selection has none of the invisible break opportunities, and its
+        typeset formulas are given back as the LaTeX they were written in."""
         text = self.textCursor().selection().toPlainText()
-        if ZWSP not in text:
+        if "\ufffc" in text:
+            text = source_of(self.textCursor())
+        elif ZWSP not in text:
             return super().createMimeDataFromSelection()
         data = QMimeData()
         data.setText(unsoften(text))

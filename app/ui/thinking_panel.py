@@ -7,17 +7,38 @@ like "Thinking… 14 s · 612 tokens"; when the answer starts it collapses to "T
 document, never re-set, so each token costs the same however long the thinking gets.
 Long runs without spaces get invisible break opportunities (Qt lays such a line out in
 quadratic time) and at most SHOWN_LIMIT characters are shown; `text()` is all of it.
+When the thinking ends, its LaTeX math is typeset (app/ui/math_render.py) in a rich-text
+view that takes the plain one's place; while it streams, nothing is typeset.
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QToolButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QFrame,
+    QPlainTextEdit,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.ui.safe_text import StreamSoftener, break_long_line, shorten, size_words, soften
+from app.ui import theme
+from app.ui.math_render import find_math, source_of, typeset_plain
+from app.ui.safe_text import (
+    SafeDocument,
+    StreamSoftener,
+    blank_image,
+    break_long_line,
+    shorten,
+    size_words,
+    soften,
+    unsoften,
+)
 
 LIVE_HEIGHT = 220  # the live panel shows the last lines, scrolling
 OPEN_HEIGHT = 360  # at most this tall when opened after the fact
@@ -38,6 +59,34 @@ def _count(n: int) -> str:
 def _duration(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
+class MathThinkingView(QTextBrowser):
+    """The finished thinking with its formulas typeset: a SafeDocument (no resource but the
+    typeset formulas is ever loaded); a copied selection gives the formulas' LaTeX."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDocument(SafeDocument(self))
+        self.setObjectName("ThinkingBody")
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def show_text(self, text: str) -> bool:
+        """Show `text` (plain, softened) with its math typeset; False if it has none."""
+        self.ensurePolished()  # the style sheet's font: formulas are typeset in its size
+        self.document().setPlainText(text)
+        return typeset_plain(self.document(), theme.current().muted) is not None
+
+    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 - Qt's name
+        data = QMimeData()
+        data.setText(unsoften(source_of(self.textCursor())))
+        return data
+
+    def loadResource(self, _type: int, _name: QUrl | str) -> object:  # noqa: N802 - Qt's name
+        """Never QTextBrowser's file reader: every resource is a blank image."""
+        return blank_image()
 
 
 class ThinkingPanel(QFrame):
@@ -70,6 +119,9 @@ class ThinkingPanel(QFrame):
         layout.setSpacing(0)
         layout.addWidget(self.header)
         layout.addWidget(self.body)
+        self._box = layout
+        self.math_view: MathThinkingView | None = None  # made when a finished thinking has math
+        self._math_shown = False
         self._cursor = QTextCursor(self.body.document())
         self._parts: list[str] = []
         self._softener = StreamSoftener()
@@ -88,6 +140,7 @@ class ThinkingPanel(QFrame):
     # -- streaming -----------------------------------------------------------------------
     def start(self) -> None:
         self.live, self._t0, self.tokens = True, time.monotonic(), 0
+        self._math_shown = False
         self.show()
         self.set_open(True)
         self._timer.start()
@@ -125,6 +178,7 @@ class ThinkingPanel(QFrame):
         self.live = False
         self._timer.stop()
         self.seconds = time.monotonic() - self._t0
+        self._typeset()
         self.set_open(False)
         self._update_header()
 
@@ -134,6 +188,7 @@ class ThinkingPanel(QFrame):
         self.live = False
         self._timer.stop()
         self.ended_inside = reason
+        self._typeset()
         self.set_open(True)
         self._update_header()
 
@@ -146,6 +201,7 @@ class ThinkingPanel(QFrame):
         note = f" …\n\n(The thinking is {size_words(text)}; its start is shown.)" if cut else ""
         self.body.setPlainText(soften(shown) + note)
         self._cursor = QTextCursor(self.body.document())
+        self._typeset()
         self.tokens, self.seconds, self.ended_inside, self.live = (
             tokens,
             seconds,
@@ -155,6 +211,25 @@ class ThinkingPanel(QFrame):
         self.set_open(ended_inside is not None)
         self._update_header()
 
+    def _typeset(self) -> None:
+        """Show the finished thinking with its math typeset, if it has any."""
+        text = self.body.toPlainText()
+        self._math_shown = False
+        if find_math(text):
+            if self.math_view is None:
+                self.math_view = MathThinkingView(self)
+                self.math_view.hide()
+                self._box.addWidget(self.math_view)
+            self._math_shown = self.math_view.show_text(text)
+        if not self._math_shown and self.math_view is not None:
+            self.math_view.hide()
+
+    def view(self) -> QPlainTextEdit | QTextBrowser:
+        """What shows the thinking: the plain view, or once finished the one with math."""
+        if self._math_shown and not self.live and self.math_view is not None:
+            return self.math_view
+        return self.body
+
     # -- look ----------------------------------------------------------------------------
     def toggle(self) -> None:
         self.set_open(not self.is_open)
@@ -162,11 +237,15 @@ class ThinkingPanel(QFrame):
 
     @property
     def is_open(self) -> bool:
-        return not self.body.isHidden()
+        return not self.view().isHidden()
 
     def set_open(self, open_: bool) -> None:
-        self.body.setVisible(open_)
-        self.body.setFixedHeight(self._open_height())
+        view = self.view()
+        for other in (self.body, self.math_view):
+            if other is not None and other is not view:
+                other.hide()
+        view.setVisible(open_)
+        view.setFixedHeight(self._open_height())
         self.header.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
         self.updateGeometry()
 
