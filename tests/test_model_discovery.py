@@ -187,12 +187,15 @@ def test_deleting_an_ollama_tag_keeps_blobs_another_tag_uses(tmp_path, scripted_
     blob = make_ollama(root, scripted_models.preopen, tags=("7b", "latest"))
     seven, latest = sorted(md.scan_ollama(root), key=lambda m: m.name)
     assert md.freeable_bytes(seven) == 0
-    md.delete_model(seven)
+    with pytest.raises(ValueError, match="not a Ponder download"):
+        md.delete_model(seven)  # Ollama's: only when its store is asked for by name
+    assert seven.manifest.exists()
+    md.delete_model(seven, other_tool=True)
     assert blob.exists() and not seven.manifest.exists()
     [left] = md.scan_ollama(root)
     size = blob.stat().st_size
     assert md.freeable_bytes(left) == size
-    assert md.delete_model(left) > size  # the model blob plus its config and template
+    assert md.delete_model(left, other_tool=True) > size  # the blob, its config and template
     assert not blob.exists()
     assert not list((root / "blobs").iterdir())  # config and template blobs went too
     assert not (root / "manifests" / "registry.ollama.ai" / "library").exists()

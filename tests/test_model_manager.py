@@ -81,19 +81,90 @@ def test_manager_delete_says_what_it_frees_and_verify_checks_hashes(qtbot, tmp_p
     with qtbot.waitSignal(m.sig_message, timeout=10_000,
                           check_params_cb=lambda t: "intact" in t or "header" in t):  # fmt: skip
         m.verify_button.click()
+    assert m.delete_button.text() == "Remove from list…"  # LM Studio's file, not ours
     with qtbot.waitSignal(m.sig_refreshed, timeout=10_000):
         m.delete_button.click()
-    assert "frees" in asked[0] and "belongs to LM Studio" in asked[0]
-    assert not lm.path.exists()
+    assert "not deleted" in asked[0] and "LM Studio keeps it" in asked[0]
+    assert lm.path.exists()  # off the list, still on disk
     assert {x.source for x in m.models} == {"hf-cache", "ollama"}
     hf = next(x for x in m.models if x.source == "hf-cache")
     m.select_path(hf.path)
+    assert m.delete_button.text() == "Delete…"
     with qtbot.waitSignal(m.sig_message, timeout=10_000,
                           check_params_cb=lambda t: "every byte" in t):  # fmt: skip
         m.verify_button.click()
     m.confirm = lambda _t, _x: False  # said no: nothing happens
     m.delete_button.click()
     assert hf.path.exists()
+    m.confirm = lambda _title, text: asked.append(text) or True
+    with qtbot.waitSignal(m.sig_refreshed, timeout=10_000):
+        m.delete_button.click()
+    assert "frees" in asked[1] and not hf.path.exists()  # a Ponder download: deleted
+    assert {x.source for x in m.models} == {"ollama"}
+    w.close()
+
+
+def test_delete_on_an_imported_file_removes_it_from_the_list_and_leaves_it_on_disk(
+    qtbot, tmp_path, stores, scripted_models
+):
+    import shutil
+
+    mine = tmp_path / "my models" / "mine-Q4_K_M.gguf"
+    mine.parent.mkdir()
+    shutil.copy(scripted_models.plain, mine)
+    md.add_local_model(mine, stores["added_list"])
+    w = make_window(qtbot, tmp_path, stores)
+    m = open_manager(qtbot, w)
+    asked: list[str] = []
+    m.confirm = lambda _title, text: asked.append(text) or True
+    added = next(x for x in m.models if x.source == "added")
+    assert m.select_path(added.path)
+    assert m.delete_button.text() == "Remove from list…"
+    with qtbot.waitSignal(m.sig_refreshed, timeout=10_000):
+        m.delete_button.click()
+    assert "not deleted" in asked[0] and "stays in your folder" in asked[0]
+    assert mine.is_file() and mine.stat().st_size == scripted_models.plain.stat().st_size
+    assert "added" not in {x.source for x in m.models}
+    assert md.added_files(stores["added_list"]) == []
+    with pytest.raises(ValueError):  # and the core refuses to delete it from disk at all
+        md.delete_model(added)
+    assert mine.is_file()
+    w.close()
+
+
+def test_the_loaded_model_is_marked_and_never_deleted_under_the_engine(qtbot, tmp_path, stores):
+    w = make_window(qtbot, tmp_path, stores)
+    m = open_manager(qtbot, w)
+    hf = next(x for x in m.models if x.source == "hf-cache")
+    with qtbot.waitSignal(w.controller.sig_model, timeout=10_000):
+        w.controller.load_model(str(hf.path), "Loaded one")
+    qtbot.waitUntil(lambda: "loaded" in m.table.item(
+        next(i for i, x in enumerate(m.models) if x.source == "hf-cache"), 0).text(),
+        timeout=10_000)  # fmt: skip
+    m.select_path(hf.path)
+    assert not m.delete_button.isEnabled()
+    assert "loaded" in m.delete_button.toolTip()
+    m.confirm = lambda _t, _x: True
+    m.delete_selected()  # even when asked directly
+    assert hf.path.exists() and "is loaded" in m.status.text()
+    w.close()
+
+
+def test_show_on_disk_without_a_file_manager_shows_and_copies_the_path(qtbot, tmp_path, stores,
+                                                                      monkeypatch):  # fmt: skip
+    from PySide6.QtGui import QGuiApplication
+
+    from app.ui import reveal
+
+    monkeypatch.setattr(reveal, "open_url", lambda _url: False)  # nothing registered
+    w = make_window(qtbot, tmp_path, stores)
+    m = open_manager(qtbot, w)
+    m.select_path(m.models[0].path)
+    m.show_button.click()
+    assert QGuiApplication.clipboard().text() == str(m.models[0].path.parent)
+    box = w.open_logs_folder()
+    assert box is not None and "copied" in box.text()
+    box.close()
     w.close()
 
 

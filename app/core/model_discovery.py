@@ -325,6 +325,9 @@ def add_local_model(path: str | os.PathLike[str], list_path: Path | None = None)
     files = added_files(list_path)
     if target not in files:
         _write_added([*files, target], list_path)
+    from app.core.model_removal import unhide
+
+    unhide(target)  # taken off the list once, wanted again now
     return read_model(target, "added", str(target.parent), parts)
 
 
@@ -387,7 +390,10 @@ def discover_models(
     unique: dict[str, FoundModel] = {}
     for model in found:
         unique.setdefault(model.key, replace(model, last_used=last_used.get(model.key)))
-    return sorted(unique.values(), key=lambda m: (-(m.last_used or 0), m.name.lower()))
+    from app.core.model_removal import without_hidden  # those taken off the list
+
+    kept = without_hidden(list(unique.values()))
+    return sorted(kept, key=lambda m: (-(m.last_used or 0), m.name.lower()))
 
 
 # -- deleting -----------------------------------------------------------------------------
@@ -451,8 +457,16 @@ def freeable_bytes(model: FoundModel) -> int:
     return sum(_size(Path(p)) for p in {os.path.realpath(q) for q in model.parts} - used)
 
 
-def delete_model(model: FoundModel, added_list: Path | None = None) -> int:
-    """Delete the model's files (never a blob another model uses); returns the bytes freed."""
+def delete_model(model: FoundModel, added_list: Path | None = None,
+                 other_tool: bool = False) -> int:  # fmt: skip
+    """Delete the model's files (never a blob another model uses); returns the bytes freed.
+
+    Only a Hugging Face cache model (a Ponder download) is deleted; a file the user added is
+    refused (NotOursToDelete), and so is another app's model unless `other_tool` is set."""
+    from app.core.model_removal import NotOursToDelete
+
+    if model.source == "added" or (model.source != "hf-cache" and not other_tool):
+        raise NotOursToDelete(f"{model.name} is not a Ponder download: its file stays on disk")
     used = _still_used(model)
     freed = 0
     for part in model.parts:

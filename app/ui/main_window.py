@@ -14,11 +14,10 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
@@ -303,6 +302,7 @@ class MainWindow(QMainWindow):
             self.manager.raise_()
             return self.manager
         self.manager = ModelManager(self.stats, self.discovery, self)
+        self.manager.loaded_path = self._loaded_path
         self.manager.sig_load.connect(self.load_local_model)
         self.manager.sig_import.connect(self.import_gguf)
         self.manager.sig_load_remote.connect(self.load_remote)
@@ -323,6 +323,7 @@ class MainWindow(QMainWindow):
                 return None
         dialog = ImportDialog(path, self.env(), self)
         dialog.sig_load.connect(self.load_model_with)
+        dialog.sig_load.connect(lambda *_a: self._refresh_manager())  # listed at once
         dialog.open()
         dialog.start()
         return dialog
@@ -463,13 +464,24 @@ class MainWindow(QMainWindow):
         self.controller.open_conversation(conversation_id)
         self.refresh_conversations()
 
-    def open_logs_folder(self) -> None:
-        """Show the log folder in the file manager (what to attach to a bug report)."""
+    def open_logs_folder(self) -> Any:
+        """Show the log folder in the file manager (what to attach to a bug report); with no
+        file manager, its path (copied); returns that message box, if shown."""
         from app.core.logs import log_dir
+        from app.ui.reveal import reveal_folder
 
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        return reveal_folder(self, folder, "The logs folder")
+
+    def _loaded_path(self) -> str | None:
+        """The file of the model loaded now (None: none, or a server)."""
+        c = self.controller
+        return c.model_path if c.model_info is not None else None
+
+    def _refresh_manager(self) -> None:
+        if self.manager is not None and self.manager.isVisible():
+            self.manager.refresh()
 
     def about(self) -> None:
         v = versions()
@@ -493,6 +505,7 @@ class MainWindow(QMainWindow):
         self.answer_now_action.setEnabled(busy)
 
     def _on_model(self, info: dict | None) -> None:
+        self._refresh_manager()  # the loaded model is marked there
         if self._wizard_waiting and self.wizard is not None:
             self._wizard_waiting = False
             self.wizard.load_finished(info is not None)

@@ -1,6 +1,10 @@
 """The model manager: every model on this computer, wherever it came from, and what to do
 with it — load, delete (saying how much space that frees), verify again, show on disk.
 
+Only Ponder's downloads (the Hugging Face cache) can be deleted from disk, and never the
+model that is loaded; a file the user imported and the models of LM Studio and Ollama are
+only taken off the list ("Remove from list"): their files stay (`app.core.model_removal`).
+
 Models come from `app.core.model_discovery` (the Hugging Face cache, LM Studio's folder,
 Ollama's store and files the user added), scanned on a worker thread; the measured speed
 comes from `app.core.model_stats`. Files of other tools are used in place, never copied.
@@ -14,8 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import model_discovery, remote
+from app.core import model_discovery, model_removal, remote
 from app.core.downloads import human_size
 from app.core.model_stats import ModelStats, measured_words
 from app.ui.safe_text import ask, plain, tip
@@ -75,6 +78,8 @@ class ModelManager(QDialog):
         self.task: Task | None = None
         # asks the user to confirm; tests replace it
         self.confirm: Callable[[str, str], bool] = self._ask
+        # the path of the model loaded in the window (the main window sets it)
+        self.loaded_path: Callable[[], str | None] = lambda: None
 
         box = QVBoxLayout(self)
         box.setContentsMargins(20, 16, 20, 14)
@@ -195,12 +200,18 @@ class ModelManager(QDialog):
     def _show(self, models: list[model_discovery.FoundModel]) -> None:
         self.models = list(models)
         self.table.setRowCount(len(self.models))
+        loaded = self._loaded_key()
         for row, m in enumerate(self.models):
             measured = measured_words(self.stats.get(m.path))
-            cells = (m.name, m.quant or "—", m.format.upper(), human_size(m.size_bytes),
+            name = f"{m.name}  · loaded" if m.key == loaded else m.name
+            cells = (name, m.quant or "—", m.format.upper(), human_size(m.size_bytes),
                      m.source_label, ago(m.last_used), measured or "not yet")  # fmt: skip
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                if m.key == loaded:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
                 tip_text = tip(f"{m.path}\n{m.origin}" if m.origin else str(m.path))
                 if m.problem:
                     tip_text = tip(f"Cannot be loaded: {m.problem}")
@@ -232,11 +243,28 @@ class ModelManager(QDialog):
                 return True
         return False
 
+    def _loaded_key(self) -> str | None:
+        path = self.loaded_path()
+        return os.path.realpath(path) if path else None
+
+    def is_loaded(self, m: model_discovery.FoundModel) -> bool:
+        return m.key == self._loaded_key()
+
     def _update_buttons(self) -> None:
         m = self.selected
         busy = self.task is not None and self.task.isRunning()
         for b in (self.delete_button, self.verify_button, self.show_button):
             b.setEnabled(m is not None and not busy)
+        ours = m is not None and model_removal.deletable_from_disk(m)
+        self.delete_button.setText("Delete…" if ours or m is None else "Remove from list…")
+        self.delete_button.setToolTip("")
+        if m is not None and ours and self.is_loaded(m):
+            self.delete_button.setEnabled(False)  # never deleted under the engine
+            self.delete_button.setToolTip("This model is loaded: load another one to delete it.")
+        elif m is not None and not ours:
+            self.delete_button.setToolTip(
+                f"Takes it off Ponder's list; the file stays ({m.source_label})."
+            )
         self.load_button.setEnabled(m is not None and not m.problem and not busy)
         if hasattr(self, "server_list"):
             has = self.selected_server is not None
@@ -252,15 +280,19 @@ class ModelManager(QDialog):
         self._say(f"Loading {m.name}…")
 
     def delete_selected(self) -> None:
+        """Delete a Ponder download from disk, or take anything else off the list."""
         m = self.selected
         if m is None:
             return
+        if not model_removal.deletable_from_disk(m):
+            self.remove_selected()
+            return
+        if self.is_loaded(m):
+            self._say(f"{m.name} is loaded, so it is not deleted: load another model first.")
+            return
         freed = model_discovery.freeable_bytes(m)
         text = f"Delete {m.name} ({m.quant or m.format})? This frees {human_size(freed)}."
-        if m.owned_by_other_tool:
-            text += (f"\n\nThis copy belongs to {m.source_label}: {m.source_label} will no "
-                     "longer have it either.")  # fmt: skip
-        elif freed < m.size_bytes:
+        if freed < m.size_bytes:
             text += "\n\nSome of its files are shared with other models and stay."
         if not self.confirm("Delete model", text):
             return
@@ -271,6 +303,25 @@ class ModelManager(QDialog):
             return
         self.stats.forget(m.path)
         self._say(f"Deleted {m.name}; {human_size(got)} freed.")
+        self.refresh()
+
+    def remove_selected(self) -> None:
+        """Take the selected model off the list; its file is not touched."""
+        m = self.selected
+        if m is None:
+            return
+        owner = ("it stays in your folder" if m.source == "added"
+                 else f"{m.source_label} keeps it")  # fmt: skip
+        text = (f"Remove {m.name} ({m.quant or m.format}) from Ponder's list? The file is not "
+                f"deleted: {owner}.\n\n{m.path}")  # fmt: skip
+        if not self.confirm("Remove from list", text):
+            return
+        try:
+            model_removal.remove_from_list(m)
+        except OSError as exc:
+            self._say(f"Could not remove {m.name} from the list: {exc.strerror or exc}.")
+            return
+        self._say(f"Removed {m.name} from the list; the file is still at {m.path}.")
         self.refresh()
 
     def verify_selected(self) -> None:
@@ -286,7 +337,9 @@ class ModelManager(QDialog):
     def show_selected(self) -> None:
         m = self.selected
         if m is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(m.path.parent)))
+            from app.ui.reveal import reveal_folder
+
+            reveal_folder(self, m.path.parent)
 
     def _ask(self, title: str, text: str) -> bool:
         return ask(self, title, text)
