@@ -98,3 +98,27 @@ def test_saved_entries_replace_forget_and_load_through_the_engine_client(
     assert memory_keyring.store  # still used by the other entry
     assert remote.forget_remote(a, path) and memory_keyring.store == {}
     assert remote.saved_remotes(path) == [] and not remote.forget_remote(a, path)
+
+
+def test_without_a_keyring_the_dialog_says_so_and_can_keep_the_key_for_this_session(
+    qtbot, tmp_path
+):
+    """The null keyring (conftest): Save no longer closes silently with the key lost; the
+    dialog says the key is not saved and offers to keep it in memory until Ponder quits."""
+    d = make_dialog(qtbot, tmp_path)
+    d.url.setText("http://127.0.0.1:9/v1")
+    d.key.setText("sk-session-only")
+    d.model.setEditText("deepseek-r1")
+    saved: list = []
+    d.sig_saved.connect(saved.append)
+    d.save_button.click()
+    assert d.isVisible() and d.keyring_box.isVisible() and not saved
+    text = d.keyring_label.text()
+    assert "no password store (keyring)" in text and "401" in text
+    d.grab().save(str(tmp_path / "keyring.png"))
+    d.session_button.click()
+    assert saved and not d.isVisible()
+    assert remote.api_key_for(saved[0]) == "sk-session-only"  # from memory, for this session
+    assert "sk-session-only" not in (tmp_path / "remote_models.json").read_text()
+    assert remote.forget_remote(saved[0], tmp_path / "remote_models.json")
+    assert remote.api_key_for(saved[0]) is None

@@ -49,6 +49,7 @@ __all__ = [
     "address_problem",
     "RemoteModel",
     "api_key_for",
+    "keep_key_for_session",
     "check_connection",
     "forget_remote",
     "load_remote",
@@ -179,13 +180,24 @@ def save_remote(
     return None
 
 
+# Keys the user chose to keep for this session only (no keyring): in memory, never on disk.
+_SESSION_KEYS: dict[str, str] = {}
+
+
+def keep_key_for_session(entry: RemoteModel, api_key: str) -> None:
+    """Keep `api_key` in memory until Ponder quits (no keyring could hold it)."""
+    _SESSION_KEYS[entry.key_user] = api_key.strip()
+
+
 def api_key_for(entry: RemoteModel) -> str | None:
-    """The saved API key for the entry's server, or None."""
+    """The saved API key for the entry's server (the keyring, else one kept for this
+    session), or None."""
     try:
-        return guarded_keyring().get_password(SERVICE, entry.key_user) or None
+        key = guarded_keyring().get_password(SERVICE, entry.key_user) or None
     except Exception as exc:  # noqa: BLE001 - no keyring means no saved key
         log.info("no remote key from the keyring: %s", type(exc).__name__)
-        return None
+        key = None
+    return key or _SESSION_KEYS.get(entry.key_user)
 
 
 def forget_remote(entry: RemoteModel, list_path: Path | None = None) -> bool:
@@ -199,6 +211,7 @@ def forget_remote(entry: RemoteModel, list_path: Path | None = None) -> bool:
         return False
     _write(keep, list_path)
     if not any(e.key_user == entry.key_user for e in keep):
+        _SESSION_KEYS.pop(entry.key_user, None)
         try:
             guarded_keyring().delete_password(SERVICE, entry.key_user)
         except Exception:  # noqa: BLE001 - nothing saved, or no keyring: nothing to remove

@@ -126,6 +126,7 @@ class ConnectDialog(QDialog):
         self.label.setPlaceholderText("Optional: a name for the model list")
         form.addRow("Name", self.label)
 
+        self._build_keyring_box(layout)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -138,6 +139,29 @@ class ConnectDialog(QDialog):
         if entry is not None:
             self._fill(entry, api_key)
         self._update_buttons()
+
+    def _build_keyring_box(self, layout: QVBoxLayout) -> None:
+        """Shown when the key could not be saved (no keyring): say so, and offer to keep it
+        in memory for this session (never in a file)."""
+        self.keyring_box = QWidget(self)
+        self.keyring_box.setObjectName("ErrorBox")
+        v = QVBoxLayout(self.keyring_box)
+        v.setContentsMargins(10, 8, 10, 8)
+        self.keyring_label = plain(QLabel("", self.keyring_box))
+        self.keyring_label.setWordWrap(True)
+        v.addWidget(self.keyring_label)
+        row = QHBoxLayout()
+        self.session_button = QPushButton("Keep the key for this session", self.keyring_box)
+        self.session_button.setObjectName("Primary")
+        self.no_key_button = QPushButton("Use it only now", self.keyring_box)
+        row.addWidget(self.session_button)
+        row.addWidget(self.no_key_button)
+        row.addStretch(1)
+        v.addLayout(row)
+        self.session_button.clicked.connect(self.keep_key_for_session)
+        self.no_key_button.clicked.connect(self.continue_without_key)
+        self.keyring_box.hide()
+        layout.addWidget(self.keyring_box)
 
     def _fill(self, entry: remote.RemoteModel, api_key: str | None) -> None:
         self.url.setText(entry.base_url)
@@ -198,7 +222,32 @@ class ConnectDialog(QDialog):
         self.api_key = self.key.text().strip() or None
         self.warning = remote.save_remote(entry, self.api_key, self.list_path)
         self.entry = entry
-        self.sig_saved.emit(entry)
+        if self.warning and self.api_key:  # no keyring: say so before closing
+            self.keyring_label.setText(
+                "The server is saved, but its API key is not: this system has no password "
+                "store (keyring), and Ponder never writes keys to a file. After a restart the "
+                "server will refuse Ponder (401) until you enter the key again. Keep the key "
+                "in memory until Ponder quits?"
+            )
+            self.keyring_box.show()
+            self.save_button.setEnabled(False)
+            self.adjustSize()
+            return
+        self._finish()
+
+    def keep_key_for_session(self) -> None:
+        """No keyring: keep the key in memory until Ponder quits, and go on."""
+        if self.entry is not None and self.api_key:
+            remote.keep_key_for_session(self.entry, self.api_key)
+        self._finish()
+
+    def continue_without_key(self) -> None:
+        """Use the key for this connection only; it is not kept."""
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.entry is not None:
+            self.sig_saved.emit(self.entry)
         self.accept()
 
     def done(self, result: int) -> None:
