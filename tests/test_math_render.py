@@ -61,6 +61,18 @@ def test_coverage_on_the_formula_set(qapp):
     assert coverage >= 0.95, failed
 
 
+def test_the_faster_style_copy_draws_the_same(qapp, monkeypatch):
+    import dataclasses
+
+    import ziamath.styles
+
+    math_render.ready(wait=True)
+    tex = formulas()[::3]
+    ours = [math_render._svg(f, False, 14, "#000000")[0] for f in tex]
+    monkeypatch.setattr(ziamath.styles, "asdict", dataclasses.asdict)
+    assert ours == [math_render._svg(f, False, 14, "#000000")[0] for f in tex]
+
+
 def test_finding_math_in_markdown():
     text = r"So $x^2$ and $$\sum_k k$$, \(a\), \[b\], `$code$`, $5 and $10, \boxed{\frac12}."
     found = [(f.tex, f.display) for _, _, f in find_math(text)]

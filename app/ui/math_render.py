@@ -93,10 +93,19 @@ _cache: OrderedDict[tuple, Rendered | None] = OrderedDict()
 _loader: threading.Thread | None = None
 
 
+def _shallow(style: object) -> dict:
+    """A style's fields, not copied deeply: ziamath only reads its top-level values."""
+    return dict(vars(style))
+
+
 def _load() -> None:
     import ziamath  # reads its font: ~0.4 s, on a thread so the window never waits
+    import ziamath.styles
 
     ziamath.config.svg2 = False  # plain paths: QtSvg (SVG Tiny) draws no <symbol>/<use href>
+    # parse_style deep-copies the parent's style (dataclasses.asdict) for every node: a third
+    # of the time; the same SVG for every formula of the set (tests/test_math_render.py).
+    setattr(ziamath.styles, "asdict", _shallow)  # noqa: B010 - typed as dataclasses.asdict
 
 
 def ready(wait: bool = False) -> bool:
@@ -129,6 +138,8 @@ def _bare_boxed(text: str) -> list[tuple[int, int]]:
 
 def find_math(text: str) -> list[tuple[int, int, Formula]]:
     """(start, end, formula) of each formula in `text`, outside inline code."""
+    if "$" not in text and "\\" not in text:  # most thinking: no scan at all
+        return []
     found: list[tuple[int, int, Formula]] = []
     last = 0
 

@@ -13,6 +13,7 @@ view that takes the plain one's place; while it streams, nothing is typeset.
 
 from __future__ import annotations
 
+import math
 import time
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl, Signal
@@ -250,6 +251,11 @@ class ThinkingPanel(QFrame):
         self.updateGeometry()
 
     def _open_height(self) -> int:
+        if self.view() is self.math_view and self.math_view is not None:
+            doc = self.math_view.document()  # formulas are taller than lines: measure it
+            doc.setTextWidth(max(200, self.width() - 12))
+            tall = math.ceil(doc.size().height()) + 8
+            return max(40, min(OPEN_HEIGHT, tall))
         doc = self.body.document()
         lines = 0
         block = doc.begin()
