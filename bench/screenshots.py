@@ -1,6 +1,7 @@
 """Render Ponder's main states to PNG, in light and dark: empty, thinking live, answered
 (panel collapsed) and an engine error; and Auto routing (light): a complex question answered
-by the big model, a routine one by the small model with Think harder offered. Uses the real
+by the big model, a routine one by the small model with Think harder offered; and an R1-style
+answer with its LaTeX typeset (math-light, math-dark). Uses the real
 window offscreen with the scripted stand-in engine, so no model is needed.
 
     QT_QPA_PLATFORM=offscreen python bench/screenshots.py OUT_DIR
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.core.chat_store import ChatStore  # noqa: E402
 from app.ui.main_window import MainWindow  # noqa: E402
+from app.ui.math_render import Typesetter  # noqa: E402
 from app.ui.scripted_engine import Script, ScriptedClient  # noqa: E402
 from app.ui.theme import apply_theme  # noqa: E402
 
@@ -168,6 +170,48 @@ def capture_auto(out: Path) -> None:
         w.close()
 
 
+MATH_QUESTION = "Solve x² − 5x + 6 = 0 and find the sum of the first n odd numbers."
+MATH_THINKING = (
+    "The quadratic factors: $x^2 - 5x + 6 = (x-2)(x-3)$, so $x = 2$ or $x = 3$. For the odd "
+    "numbers, $\\sum_{k=1}^{n} (2k-1) = 2\\cdot\\frac{n(n+1)}{2} - n = n^2$. Check $n=3$: "
+    "$1+3+5 = 9$. Good."
+)
+MATH_ANSWER = r"""**1. The quadratic.** By the quadratic formula with $a = 1$, $b = -5$, $c = 6$:
+
+$$x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a} = \frac{5 \pm \sqrt{25 - 24}}{2} = \frac{5 \pm 1}{2}$$
+
+so $x_1 = 3$ and $x_2 = 2$ (indeed $x_1 + x_2 = 5$ and $x_1 x_2 = 6$).
+
+**2. The odd numbers.** Since $\sum_{k=1}^{n} k = \frac{n(n+1)}{2}$,
+
+\[
+\sum_{k=1}^{n} (2k - 1) = 2 \cdot \frac{n(n+1)}{2} - n = n^2 .
+\]
+
+For a piecewise check, $f(n) = \begin{cases} n^2 & n \ge 1 \\ 0 & n = 0 \end{cases}$ and
+$\lim_{n \to \infty} \frac{n^2}{n^2 + 1} = 1$.
+
+**Answer:** $x \in \{2, 3\}$ and the sum is $\boxed{n^2}$.
+"""
+
+
+def capture_math(out: Path, dark: bool) -> None:
+    """An R1-style answer with inline and display math, its thinking open (typeset too)."""
+    apply_theme(QApplication.instance(), dark)
+    script = Script(thinking=words(MATH_THINKING), answer=words(MATH_ANSWER), rate=400)
+    with tempfile.TemporaryDirectory() as tmp:
+        w, _ = window(Path(tmp), script)
+        w.send(MATH_QUESTION)
+        wait_for(lambda: not w.controller.busy)
+        msg = w.chat.last_assistant()
+        msg.thinking.toggle()
+        views = [msg.answer, msg.thinking.view()]
+        for setter in (s for v in views for s in v.document().findChildren(Typesetter)):
+            setter.finish()
+        shoot(w, out, f"math-{'dark' if dark else 'light'}")
+        w.close()
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "screenshots")
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +220,8 @@ def main(argv: list[str]) -> int:
     for dark in (False, True):
         capture(out, dark)
     capture_auto(out)
+    for dark in (False, True):
+        capture_math(out, dark)
     return 0
 
 
