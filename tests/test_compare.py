@@ -187,14 +187,14 @@ def test_cancel_then_resume_answers_each_problem_once(engine, quants, tmp_path):
 
     def cancel_mid_answer(progress):
         if progress.phase == "answering" and progress.done == 3:
-            runner.cancel()  # the 4th answer starts and is stopped: not saved
+            runner.cancel()  # before the 4th answer: it is not asked for
 
     runner = CompareRunner(client, store, on_progress=cancel_mid_answer, planner=no_plan)
     run_id = runner.create(models, PROBLEMS, CompareSettings(repeats=2))
     assert runner.run(run_id) == "cancelled"
     first = store.done_keys(run_id)
     assert len(first) == 3 and store.run(run_id).status == "cancelled"
-    assert len(client.chats) == 4 and engine.model_info is None  # unloaded after the stop
+    assert len(client.chats) == 3 and engine.model_info is None  # unloaded after the stop
     assert [r.status for r in store.unfinished()] == ["cancelled"]
 
     resumed = CountingClient(engine)
@@ -209,6 +209,40 @@ def test_cancel_then_resume_answers_each_problem_once(engine, quants, tmp_path):
     assert [m.accuracy for m in summary.models] == [1.0, 0.0]
     # a finished comparison run again asks for nothing
     assert again.run(run_id) == "complete" and len(resumed.chats) == 5
+
+
+def test_cancel_while_an_answer_streams_stops_it_and_keeps_it_out(engine, quants, tmp_path):
+    looping = write_scripted_gguf(tmp_path / "loop.gguf", "never_closes")  # thinks on and on
+    store = CompareStore(tmp_path / "chats.sqlite3")
+    client = CountingClient(engine)
+    runner = CompareRunner(client, store, planner=no_plan)
+
+    class CancelOnFirstText:
+        def __init__(self, gen):
+            self.gen = gen
+
+        def __getattr__(self, name):
+            return getattr(self.gen, name)
+
+        def next_event(self, timeout_s=None):
+            event = self.gen.next_event(timeout_s)
+            if getattr(event, "thinking", "") and "loop" in client.loads[-1]:
+                runner.cancel()  # from here on, as the dialog's Cancel would
+            return event
+
+    chat = client.chat
+    client.chat = lambda messages, **params: CancelOnFirstText(chat(messages, **params))
+    models = [local_spec(quants["Q8_0"], "right"), local_spec(looping, "loop")]
+    run_id = runner.create(models, PROBLEMS[:1], CompareSettings(repeats=2, n_ctx=4096))
+    assert runner.run(run_id) == "cancelled"
+    assert store.done_keys(run_id) == {(0, 0, 0), (0, 0, 1)}  # the stopped answer is not kept
+    assert len(client.chats) == 3 and engine.model_info is None
+
+    client.chat = chat
+    assert CompareRunner(client, store, planner=no_plan).run(run_id) == "complete"
+    results = store.results(run_id)
+    assert [r.key for r in results] == [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 0, 1)]
+    assert results[2].thinking_tokens > 100 and len(client.chats) == 5
 
 
 def test_a_model_that_does_not_load_is_skipped_in_words_and_retried_on_resume(

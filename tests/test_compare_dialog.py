@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from app.core.chat_store import ChatStore
 from app.core.compare import CompareStore
 from app.core.engine import EngineClient
+from app.core.engine_share import WINDOW
 from app.core.model_discovery import FoundModel
 from app.ui.compare_dialog import CompareDialog
 from app.ui.main_window import MainWindow
@@ -27,7 +28,8 @@ SHOTS = os.environ.get("PONDER_COMPARE_SHOTS")
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("PONDER_CONFIG_DIR", str(tmp_path / "config"))  # no saved servers
     apply_theme(QApplication.instance(), dark=False)
-    right = write_scripted_gguf(tmp_path / "r1-Q8_0.gguf", "answer")
+    # thinks ~3,000 tokens (about a second) until the room kept for the answer, then "4"
+    right = write_scripted_gguf(tmp_path / "r1-Q8_0.gguf", "never_closes")
     wrong = write_scripted_gguf(tmp_path / "r1-Q4_K_M.gguf", "answer5")
     w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), EngineClient(load_timeout_s=60))
     w.discovery = lambda: [
@@ -52,15 +54,22 @@ def test_compare_dialog_cancel_resume_results_and_exports(qtbot, window, tmp_pat
     dialog.set_problem_file(str(problems))
     assert dialog.start_button.isEnabled() and dialog.status.textFormat() == Qt.TextFormat.PlainText
 
-    def cancel_after_first(progress):
+    share = window.bridge.worker.share
+
+    def window_answers(progress):  # on the comparison's thread: the chat takes the engine
         if progress.phase == "answered" and progress.done == 1:
-            dialog.cancel()
+            share.acquire(WINDOW)
 
     dialog.start()
-    dialog.worker_thread.sig_progress.connect(cancel_after_first)
+    dialog.worker_thread.sig_progress.connect(window_answers, Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(lambda: share.holder == WINDOW, timeout=60_000)
+    assert dialog.running  # the comparison waits for the window's answer, never cancels it
+    dialog.cancel_button.click()
+    share.release(WINDOW)
     qtbot.waitUntil(lambda: not dialog.running, timeout=60_000)
-    qtbot.waitUntil(lambda: dialog.resume_button.isEnabled(), timeout=5_000)
-    assert dialog.status.text().startswith("Stopped after 1 of 8 answers")
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Stopped"), timeout=5_000)
+    assert dialog.status.text().startswith("Stopped after 1 of 8 answers"), dialog.status.text()
+    assert dialog.resume_button.isEnabled()
     store = CompareStore(window.store.path)
     assert len(store.done_keys(dialog.run_id)) == 1
     if SHOTS:
@@ -85,9 +94,10 @@ def test_compare_dialog_cancel_resume_results_and_exports(qtbot, window, tmp_pat
     answer = first.child(0)
     assert answer.text(3) == "The answer is 5."
     thinking = answer.child(0)  # expandable under its answer
-    assert thinking.text(0) == "Thinking 1" and "6 tokens" in thinking.text(2)
+    assert thinking.text(0) == "Thinking 1" and "6 tokens" in thinking.text(3)
     dialog.results._show_cell(thinking, 2)
-    assert dialog.results.detail.toPlainText() == "Two plus two makes four."
+    assert dialog.results.detail.toPlainText().startswith("Two plus two makes four. Hmm, let")
+    assert answer.child(0).data(2, Qt.ItemDataRole.UserRole + 1).count("Hmm,") > 100
 
     md = dialog.export(tmp_path / "c.md", "md").read_text()
     assert "| <b>r1-Q4_K_M</b> | 0% (0/2) | 0% |" in md and "## Answers" in md

@@ -109,7 +109,8 @@ class CompareRunner:
 
     # -- control (any thread) ------------------------------------------------------------
     def cancel(self) -> None:
-        """Stop the comparison: the answer being written stops and is not saved."""
+        """Stop the comparison: the answer being written stops and is not saved. A cancel
+        before `run` starts counts too; a cancelled runner stays so (resume with a new one)."""
         self._cancel.set()
         gen = self._generation
         if gen is not None:
@@ -136,7 +137,6 @@ class CompareRunner:
         record = self.store.run(run_id)
         if record is None:
             raise ValueError(f"no comparison {run_id}")
-        self._cancel.clear()
         settings = CompareSettings.from_dict(record.settings)
         models = [ModelSpec.from_dict(m) for m in record.models]
         done = self.store.done_keys(run_id)
@@ -250,6 +250,8 @@ class CompareRunner:
         if not self._acquire():
             return None
         try:
+            if self.cancelled:  # stopped before this answer began: not asked at all
+                return None
             if not self.share.is_current(self._ticket) or self.client.model_info is None:
                 self._load_now_held(loaded)
             seed = None if settings.seed is None else settings.seed + attempt
