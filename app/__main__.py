@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.model:
         window.controller.load_model(args.model)
     else:
+        QTimer.singleShot(0, window.restore_session)  # the last chat and model come back
         QTimer.singleShot(0, window.maybe_first_run)  # the model wizard, on the first launch
     code = app.exec()
     store.close()

@@ -136,13 +136,15 @@ class LlamaCppEngine:
                        f"{gb(header.file_size)} of model, {gb(cache)} of cache, {gb(logits)} "
                        "of buffers)")  # fmt: skip
         rss_before = process_rss()
+        threads = int(opts.get("n_threads") or 0) or physical_cores()
         t0 = time.perf_counter()
         try:
             self.llm = llama_cpp.Llama(
                 model_path=path,
                 n_ctx=n_ctx,
                 n_gpu_layers=int(n_gpu_layers),
-                n_threads=opts.get("n_threads") or None,
+                n_threads=threads,
+                n_threads_batch=threads,
                 n_batch=min(512, n_ctx),
                 flash_attn=flash_attn,
                 type_k=KV_TYPES[kv_type],
@@ -190,6 +192,7 @@ class LlamaCppEngine:
             "n_gpu_layers": int(n_gpu_layers),
             "kv_type": kv_type,
             "flash_attn": flash_attn,
+            "n_threads": threads,
             "size_bytes": header.file_size,
             "tensor_bytes": header.tensor_bytes,
             "load_seconds": round(load_s, 3),
@@ -408,3 +411,15 @@ def _load_failure(message: str, path: str, n_ctx: int, file_bytes: int,
         "not supported by this version of llama.cpp.",
         message,
     )
+
+
+def physical_cores() -> int:
+    """Threads by default: one per physical core, as llama.cpp recommends (hyper-threads
+    and a busy machine's other work make more threads slower, not faster)."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    return max(1, int(cores or os.cpu_count() or 1))

@@ -35,3 +35,153 @@ def test_a_disabled_primary_button_looks_different_from_an_enabled_one(qtbot, da
     assert enabled_bg != disabled_bg
     apply_theme(QApplication.instance(), dark=False)
     assert theme.current().accent
+
+
+# -- a session that comes back -----------------------------------------------------------
+class RecordingClient:
+    """A ScriptedClient that also keeps each load's options."""
+
+    def __new__(cls, *scripts):
+        from app.ui.scripted_engine import ScriptedClient
+
+        client = ScriptedClient(*scripts)
+        client.load_opts = []
+        plain_load = client.load
+
+        def load(path, **opts):
+            client.load_opts.append(opts)
+            return plain_load(path, **opts)
+
+        client.load = load
+        return client
+
+
+def _window(qtbot, db, client):
+    from app.core.chat_store import ChatStore
+    from app.ui.main_window import MainWindow
+
+    apply_theme(QApplication.instance(), dark=False)
+    w = MainWindow(ChatStore(db), client)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def _close(w) -> None:
+    w.close()
+    w.store.close()
+
+
+def test_a_restart_reopens_the_last_chat_and_reloads_the_last_model(
+    qtbot, tmp_path, scripted_models
+):
+    from app.ui.scripted_engine import Script
+
+    model = str(scripted_models.preopen)
+    db = tmp_path / "chats.sqlite3"
+    w = _window(qtbot, db, RecordingClient(Script(answer=["Four."])))
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.load_model_with(model, {"n_ctx": 4096, "n_gpu_layers": 0}, {"name": "Tiny R1"})
+    w.send("What is 2 + 2?")
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
+    chat = w.controller.conversation_id
+    assert chat is not None
+    _close(w)
+
+    client = RecordingClient()
+    w = _window(qtbot, db, client)  # "restart": a new window on the same chats
+    assert w.model_label.text() == "No model loaded"
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        did = w.restore_session()
+    assert "chat reopened" in did and "reloading" in did
+    assert w.controller.conversation_id == chat
+    assert w.sidebar.list.currentItem() is not None
+    texts = [getattr(m, "message_id", None) for m in w.chat.messages]
+    assert len(texts) == 2  # the question and its answer are on screen again
+    assert client.loads == [model]
+    assert client.load_opts[0]["n_ctx"] == 4096 and client.load_opts[0]["n_gpu_layers"] == 0
+    assert w.model_label.text().startswith("Tiny R1")
+    assert w.meter.label.text().endswith("/ 4,096")
+    _close(w)
+
+
+def test_a_chat_opened_without_a_model_shows_no_invented_context(qtbot, tmp_path):
+    from app.ui.scripted_engine import Script
+
+    db = tmp_path / "chats.sqlite3"
+    w = _window(qtbot, db, RecordingClient(Script(answer=["Hi."])))
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.controller.load_model("/models/Tiny-R1-Q4_K_M.gguf")
+    w.send("Hello")
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
+    chat = w.controller.conversation_id
+    assert w.speed_label.text()  # the answer's speed is shown
+    _close(w)
+    w = _window(qtbot, db, RecordingClient())
+    w.controller.open_conversation(chat)
+    assert w.meter.label.text() == "Context —"
+    _close(w)
+
+
+def test_switching_models_clears_the_old_speed_and_names_match_the_manager(qtbot, tmp_path):
+    from app.ui.scripted_engine import Script
+
+    w = _window(qtbot, tmp_path / "c.sqlite3", RecordingClient(Script(answer=["Hi."])))
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.controller.load_model("/models/gemma-3-270m-it-Q4_K_M.gguf")
+    # the status bar names the model as the model manager does (the file, not the header)
+    assert w.model_label.text().startswith("gemma-3-270m-it ·")
+    w.send("Hello")
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
+    assert "tokens/s" in w.speed_label.text()
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.controller.load_model("/models/Other-Q8_0.gguf")
+        assert w.speed_label.text() == ""  # not the previous model's speed
+    assert w.speed_label.text() == "" and w.model_label.text().startswith("Other ·")
+    _close(w)
+
+
+def test_ctrl_n_opens_a_new_chat_with_the_cursor_in_the_composer(qtbot, tmp_path):
+    w = _window(qtbot, tmp_path / "c.sqlite3", RecordingClient())
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5_000)
+    w.sidebar.search.setFocus()
+    qtbot.waitUntil(w.sidebar.search.hasFocus, timeout=5_000)
+    w.new_action.trigger()
+    qtbot.waitUntil(w.composer.input.hasFocus, timeout=5_000)
+    _close(w)
+
+
+# -- the engine's threads ----------------------------------------------------------------
+def test_threads_setting_is_kept_and_used_for_the_next_load(qtbot, tmp_path, monkeypatch):
+    from app.core.generation_settings import preset_for_model
+    from app.core.session_state import SessionState, physical_cores
+    from app.ui import settings_dialog
+
+    db = tmp_path / "c.sqlite3"
+    client = RecordingClient()
+    w = _window(qtbot, db, client)
+    dialog = settings_dialog.SettingsDialog(w.controller.settings(), preset_for_model(None), w)
+    assert dialog.threads() == 0 and str(physical_cores()) in dialog.threads_box.specialValueText()
+    dialog.threads_box.setValue(1)
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", lambda self: 1)
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "threads", lambda self: 1)
+    w.open_settings()
+    assert SessionState(tmp_path).threads() == 1
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.controller.load_model("/models/Tiny-Q4_K_M.gguf", n_gpu_layers=0)
+    assert client.load_opts[-1]["n_threads"] == 1
+    _close(w)
+    w = _window(qtbot, db, RecordingClient())  # kept across a restart
+    assert w.controller.threads == 1
+    _close(w)
+
+
+def test_the_engine_defaults_to_one_thread_per_physical_core(engine, scripted_models):
+    pytest.importorskip("llama_cpp")
+    from app.core.session_state import physical_cores
+
+    info = engine.load(str(scripted_models.preopen), n_ctx=512)
+    assert info["n_threads"] == physical_cores()
+    info = engine.load(str(scripted_models.preopen), n_ctx=512, n_threads=1)
+    assert info["n_threads"] == 1

@@ -269,7 +269,9 @@ def test_a_hostile_model_name_is_shown_literally_after_load(make_window, qtbot, 
     from app.ui.scripted_engine import ScriptedClient
 
     name = f'<img src="{wire.path}">Evil'
-    w = make_window(ScriptedClient(name=name))
+    w = make_window(ScriptedClient(name=name), load=False)
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5000):
+        w.controller.load_model("/models/x.gguf", name)  # as the model list names it
     settle(qtbot, w)
     w.controller.new_conversation()
     settle(qtbot, w)

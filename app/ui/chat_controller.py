@@ -58,6 +58,8 @@ class ChatController(StreamHandlers, QObject):
         self.model_info: dict[str, Any] | None = None
         self.model_path: str | None = None
         self.load_opts: dict[str, Any] = {"n_gpu_layers": -1}  # kept for Reload engine
+        self.load_label: str | None = None  # the name the model list uses for this model
+        self.threads = 0  # the engine's threads from Settings (0: one per physical core)
         self.stream: LiveAnswer | None = None
         self.load_job = 0
         self.context = ContextUse(0)
@@ -98,7 +100,7 @@ class ChatController(StreamHandlers, QObject):
         if self.model_info is None:
             return None
         path = self.model_info.get("path") or self.model_path or ""
-        return self.model_info.get("name") or os.path.basename(path) or None
+        return self.load_label or self.model_info.get("name") or os.path.basename(path) or None
 
     @property
     def model(self) -> ModelRef | None:
@@ -118,8 +120,11 @@ class ChatController(StreamHandlers, QObject):
         is stopped first."""
         self._stop_streaming()
         self.model_path = path
+        self.load_label = label or _file_label(path)
         self.load_opts = opts or {"n_gpu_layers": -1}
-        self.sig_loading.emit(label or os.path.basename(path))
+        if self.threads and not path.startswith(("http://", "https://")):
+            self.load_opts = {**self.load_opts, "n_threads": self.threads}
+        self.sig_loading.emit(self.load_label or os.path.basename(path))
         self.load_job = self.bridge.load(path, n_ctx=self.n_ctx, **self.load_opts)
 
     def reload_engine(self) -> None:
@@ -179,7 +184,8 @@ class ChatController(StreamHandlers, QObject):
         self.session = self._session(conversation_id)
         self.view.show_messages(self.store.messages(conversation_id))
         self._show_routes()
-        self.context = self.session.context_use(self.n_ctx)
+        # no model: no context size to measure against (not an invented one)
+        self.context = self.session.context_use(self.n_ctx if self.model_info else 0)
         self.sig_context.emit(self.context)
         self.sig_current.emit(conversation_id)
 
@@ -356,6 +362,15 @@ class ChatController(StreamHandlers, QObject):
             if isinstance(w, AssistantMessageWidget) and isinstance(route, dict):
                 small = route.get("route") == "small" and msg is last
                 self._mark_route(w, str(route.get("note", "")), small)
+
+
+def _file_label(path: str) -> str | None:
+    """A model file's name as the model manager shows it (`…-Q4_K_M.gguf` -> `…`)."""
+    if not path.lower().endswith(".gguf"):
+        return None
+    from app.core.model_discovery import display_name
+
+    return display_name(os.path.basename(path), None)
 
 
 def _route_record(choice: RouteChoice | None) -> dict[str, Any] | None:

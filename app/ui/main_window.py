@@ -38,6 +38,7 @@ from app.core.chat_store import ChatStore
 from app.core.generation_settings import ContextUse, preset_for_model, quant_from_name
 from app.core.logs import versions
 from app.core.model_stats import ModelStats
+from app.core.session_state import SessionState
 from app.ui.chat_controller import ChatController
 from app.ui.chat_view import ChatView
 from app.ui.composer import Composer
@@ -67,6 +68,10 @@ class MainWindow(QMainWindow):
         # measured speed per model, next to the chats (a test's temporary database keeps
         # its measurements to itself)
         self.stats = ModelStats(store.path.parent / "model_stats.json")
+        # the last chat, model and thread count, so a restart comes back (session_restore)
+        self.session_state = SessionState(store.path.parent)
+        self.controller.threads = self.session_state.threads()
+        self._remote_entry: Any = None  # the saved server entry last loaded
         # What the wizard and import plan against (model_choice.ChoiceEnv; tests and
         # screenshots set their own). Made on first use: the planner stays off start-up.
         self.choice_env: Any = None
@@ -124,7 +129,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         self.new_action = self._action(
-            file, "&New chat", self.controller.new_conversation, QKeySequence.StandardKey.New
+            file, "&New chat", self.new_chat, QKeySequence.StandardKey.New
         )
         self.load_action = self._action(
             file, "&Load model…", self.choose_model, QKeySequence.StandardKey.Open
@@ -183,6 +188,7 @@ class MainWindow(QMainWindow):
         c.sig_thinking.connect(self.composer.set_thinking)
         c.sig_model.connect(self._on_model)
         c.sig_loading.connect(self.model_label.set_loading)
+        c.sig_loading.connect(lambda _name: self.speed_label.setText(""))  # not the last one's
         c.sig_context.connect(self.meter.set_use)
         c.sig_speed.connect(self._on_speed)
         c.sig_conversations.connect(self.refresh_conversations)
@@ -190,6 +196,17 @@ class MainWindow(QMainWindow):
         c.sig_answer_measured.connect(self._record_answer)
 
     # -- actions -------------------------------------------------------------------------
+    def new_chat(self) -> None:
+        """Ctrl+N: an empty chat, with the cursor in the composer."""
+        self.controller.new_conversation()
+        self.composer.input.setFocus()
+
+    def restore_session(self) -> str:
+        """Reopen the last chat and reload (or offer) the last model; returns what it did."""
+        from app.ui.session_restore import restore
+
+        return restore(self)
+
     def send(self, text: str) -> None:
         if self.controller.send(text):
             self.composer.clear()
@@ -288,6 +305,7 @@ class MainWindow(QMainWindow):
 
         key = api_key if api_key is not None else remote.api_key_for(entry)
         self._load_meta = {"name": entry.display_name}
+        self._remote_entry = entry
         if self.manager is not None and self.manager.isVisible():
             self.manager.refresh_servers()
         self.controller.load_model(entry.base_url, entry.display_name, **entry.load_options(key))
@@ -432,11 +450,13 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from app.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(
-            self.controller.settings(), preset_for_model(self.controller.model_name), self
-        )
+        preset = preset_for_model(self.controller.model_name)
+        dialog = SettingsDialog(self.controller.settings(), preset, self,
+                                threads=self.controller.threads)  # fmt: skip
         if dialog.exec():
             self.controller.set_settings(dialog.settings())
+            self.controller.threads = dialog.threads()  # used from the next load on
+            self.session_state.set_threads(dialog.threads())
             self.composer.set_budget(dialog.settings().thinking_budget)
 
     def refresh_conversations(self) -> None:
@@ -510,10 +530,14 @@ class MainWindow(QMainWindow):
             self._wizard_waiting = False
             self.wizard.load_finished(info is not None)
         if info is not None and self.controller.model_path:
+            from app.ui.session_restore import remember_model
+
+            remember_model(self.session_state, self.controller, self._remote_entry)
             meta = self._meta_for(self.controller.model_path)
             self.stats.touch(self.controller.model_path, meta.get("name") or "",
                              model_id=meta.get("model_id"), quant=meta.get("quant"))  # fmt: skip
         if info is None:
+            self.speed_label.setText("")
             if self.controller.model_path:
                 self.model_label.setText("Engine stopped — Reload engine to continue")
             else:
@@ -535,10 +559,14 @@ class MainWindow(QMainWindow):
         self.speed_label.setText(text)
 
     def _on_current(self, conversation_id: int | None) -> None:
+        from app.ui.session_restore import remember_chat
+
+        remember_chat(self.session_state, conversation_id)
         self.refresh_conversations()
         self.composer.set_budget(self.controller.settings().thinking_budget)
         if conversation_id is None:
-            self.meter.set_use(ContextUse(self.controller.n_ctx))
+            self.meter.set_use(ContextUse(self.controller.n_ctx if self.controller.model_info
+                                          else 0))  # fmt: skip
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         for child in (self.wizard, self.manager):

@@ -1,4 +1,5 @@
-"""Generation settings for a conversation, each knob explained in one line."""
+"""Generation settings for a conversation, each knob explained in one line; plus the
+engine's threads (for every model, used from the next load on)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.generation_settings import KNOB_BY_NAME, GenerationSettings, Preset
+from app.core.session_state import physical_cores
 from app.ui.safe_text import esc, plain
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: GenerationSettings, preset: Preset, parent=None) -> None:
+    def __init__(self, settings: GenerationSettings, preset: Preset, parent=None,
+                 threads: int = 0) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle("Generation settings")
         self.setMinimumWidth(460)
@@ -65,6 +68,7 @@ class SettingsDialog(QDialog):
             note.setWordWrap(True)
             v.addWidget(note)
             form.addRow(knob.label, box)
+        self._build_threads(form, threads)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -75,6 +79,29 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.set_settings(settings)
+
+    def _build_threads(self, form: QFormLayout, threads: int) -> None:
+        """Threads: automatic (one per physical core) or a number, for every model."""
+        cores = physical_cores()
+        self.threads_box = QSpinBox(self)
+        self.threads_box.setRange(0, max(64, cores * 2))
+        self.threads_box.setSpecialValueText(f"Automatic ({cores}, one per physical core)")
+        self.threads_box.setValue(threads)
+        box = QWidget(self)
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 6)
+        v.setSpacing(1)
+        v.addWidget(self.threads_box)
+        note = plain(QLabel("Processor threads the engine uses, for every model, from the next "
+                            "load. Fewer is often faster on a busy machine.", box))  # fmt: skip
+        note.setObjectName("Hint")
+        note.setWordWrap(True)
+        v.addWidget(note)
+        form.addRow("Threads", box)
+
+    def threads(self) -> int:
+        """The chosen thread count; 0 means automatic."""
+        return self.threads_box.value()
 
     def _double(self, name: str, decimals: int) -> QDoubleSpinBox:
         knob = KNOB_BY_NAME[name]
