@@ -50,8 +50,9 @@ def test_report_with_gpus_and_warnings():
     recorded = parse_nvidia_smi_csv((DATA / "nvidia/two_gpus.csv").read_text())
     gpus = tuple(replace(g, usable_by_llama_cpp=True) for g in recorded)
     text = format_report(replace(profile, gpus=gpus))
-    assert "GPU 0    NVIDIA GeForce RTX 4090: 23.5 GiB free of 24.0 GiB, 1008 GB/s" in text
-    assert "llama.cpp can split layers over these: 47.0 GiB free of 48.0 GiB" in text
+    assert "GPU 0    NVIDIA GeForce RTX 4090: 25.2 GB free of 25.8 GB, 1008 GB/s" in text
+    assert "llama.cpp can split layers over these: 50.5 GB free of 51.5 GB" in text
+    assert "GiB" not in text  # one unit everywhere: GB = 10^9 bytes, as the GUI shows
     assert "Warning: something to fix" in text
     assert "Could not read: NVIDIA GPUs: nvidia-smi did not answer within 2 s" in text
 

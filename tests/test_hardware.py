@@ -205,7 +205,7 @@ def test_one_gpu_nearly_full():
     assert g.compute_capability is None and g.pcie is None  # "[N/A]"
     assert g.bandwidth_gbs == 224.0 and g.bandwidth_source == "table"
     warnings = probe._warnings([g], None, probe.EngineSupport(llama_cpp_installed=True), "linux")
-    assert any("only 0.8 GiB free of 8.0 GiB" in w for w in warnings)
+    assert any("only 0.9 GB free of 8.6 GB" in w for w in warnings)
 
 
 def test_two_gpus_listed_separately_and_summed_for_llama_cpp():

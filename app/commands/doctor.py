@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-GIB = 1024**3
+GB = 10**9
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _gib(n: int) -> str:
-    return f"{n / GIB:.1f} GiB"
+    """Bytes in GB (10^9), the one unit Ponder uses for sizes everywhere (GUI and CLI)."""
+    return f"{n / GB:.1f} GB"
 
 
 def format_report(profile: Any) -> str:

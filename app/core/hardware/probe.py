@@ -283,8 +283,8 @@ def _warnings(gpus: list[GpuInfo], chip: AppleChip | None, eng: EngineSupport,
             out.append(f"{g.name} ({g.vendor.upper() if g.vendor == 'amd' else g.vendor}) is "
                        "not used by this llama.cpp build.")  # fmt: skip
         if g.memory_total_bytes and g.memory_free_bytes < 0.15 * g.memory_total_bytes:
-            out.append(f"GPU {g.index} ({g.name}) has only {g.memory_free_bytes / GIB:.1f} GiB "
-                       f"free of {g.memory_total_bytes / GIB:.1f} GiB: other programs are "
+            out.append(f"GPU {g.index} ({g.name}) has only {g.memory_free_bytes / 1e9:.1f} GB "
+                       f"free of {g.memory_total_bytes / 1e9:.1f} GB: other programs are "
                        "using it.")  # fmt: skip
     return out
 
