@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from scripted import ANSWER_TEXT, THINK_TEXT
 
 
@@ -126,3 +128,38 @@ def _ignoring_cancel(chat):
         return gen
 
     return wrapped
+
+
+def test_chat_on_an_mlx_folder_answers_with_the_mlx_engine(tmp_path):
+    """A model folder (config.json + safetensors) is MLX's: chosen without `--engine` (it
+    said "is a folder, not a model file"); `--engine llama_cpp` still forces llama.cpp."""
+    pytest.importorskip("mlx_lm")
+    from app.commands.chat import engine_for
+    from scripted import TEMPLATE_PREOPEN
+    from scripted_mlx import write_scripted_mlx
+
+    folder = write_scripted_mlx(tmp_path / "r1-mlx", "answer", TEMPLATE_PREOPEN)
+    assert engine_for(str(folder)) == "mlx" and engine_for(str(tmp_path / "x.gguf")) == "llama_cpp"
+    out = run_cli("chat", "--json", "--model", str(folder), "What is 2+2?")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert events[0]["event"] == "loaded" and events[0]["info"]["engine"] == "mlx"
+    answer = "".join(e.get("answer", "") for e in events if e["event"] == "delta")
+    assert answer.strip() == ANSWER_TEXT
+    forced = run_cli("chat", "--engine", "llama_cpp", "--model", str(folder), "What is 2+2?")
+    assert forced.returncode == 1 and "folder" in forced.stderr
+
+
+def test_cli_version_and_a_closed_pipe_end_quietly(scripted_models):
+    out = run_cli("--version")
+    assert out.returncode == 0 and out.stdout.startswith("ponder-cli ")
+    # `ponder-cli chat … | head -c 1`: the reader goes away after one byte
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "chat", "--model", str(scripted_models.preopen),
+         "What is 2+2?"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.read(1)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+    assert proc.returncode == 0

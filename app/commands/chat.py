@@ -1,5 +1,9 @@
 """`ponder-cli chat --model PATH "question"`: one answer, thinking and answer kept apart.
 
+PATH is a .gguf file (llama.cpp) or an MLX model folder (config.json and safetensors: the
+MLX engine); `--engine` chooses instead. Output into a pipe that closes early (`| head`)
+ends quietly.
+
 The thinking goes to stderr (dimmed on a terminal), the answer to stdout, so
 `ponder-cli chat … > answer.txt` keeps just the answer. `--json` prints one JSON object
 per event instead. The engine sends typed parts (thinking, answer) with exact token counts;
@@ -27,7 +31,10 @@ DIM, RESET = "\033[2m", "\033[0m"
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("chat", help="ask a model one question and stream its answer")
     p.add_argument("question", help="what to ask (use quotes; - reads it from stdin)")
-    p.add_argument("--model", required=True, metavar="PATH", help="a .gguf model file")
+    p.add_argument("--model", required=True, metavar="PATH",
+                   help="a .gguf model file, or an MLX model folder")  # fmt: skip
+    p.add_argument("--engine", choices=("auto", "llama_cpp", "mlx"), default="auto",
+                   help="auto: MLX for a model folder, llama.cpp for a .gguf")  # fmt: skip
     p.add_argument("--ctx", type=int, default=None,
                    help="context length in tokens (default: 16384, or the model's own if "
                    "smaller)")  # fmt: skip
@@ -69,9 +76,11 @@ def run(args: argparse.Namespace) -> int:
         runner = ModelRunner(client)
         try:
             # a context typed by the person is refused above the model's training context
+            engine = engine_for(args.model, getattr(args, "engine", "auto"))
+            extra = {"engine": engine} if engine != "llama_cpp" else {}
             info = runner.load(args.model, n_ctx=args.ctx, n_gpu_layers=args.gpu_layers,
-                               n_threads=args.threads,
-                               ctx_strict=args.ctx is not None)  # fmt: skip
+                               n_threads=args.threads, ctx_strict=args.ctx is not None,
+                               **extra)  # fmt: skip
         except EngineError as exc:
             message = exc.message
             if exc.kind == "out_of_memory":  # name what would fit (the planner's figures)
@@ -91,11 +100,20 @@ def run(args: argparse.Namespace) -> int:
         answer = AnswerStream([{"role": "user", "content": question}], params,
                               model=runner.model)  # fmt: skip
 
+        reader_gone = threading.Event()
+
         def show(event: Any) -> None:
-            if emit:
-                emit({"event": _event_name(event), **dataclasses.asdict(event)})
-            else:
-                printer.event(event)
+            if reader_gone.is_set():
+                return
+            try:
+                if emit:
+                    emit({"event": _event_name(event), **dataclasses.asdict(event)})
+                else:
+                    printer.event(event)
+            except BrokenPipeError:  # `| head` has read enough: stop, quietly
+                reader_gone.set()
+                _silence_stdout()
+                threading.Thread(target=answer.cancel, daemon=True).start()
 
         stops = _StopOnCtrlC(answer, quiet=bool(emit))
         try:
@@ -104,9 +122,32 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nponder-cli: quit.", file=sys.stderr)
             return 130
+        if reader_gone.is_set():
+            return 0
         if result.error is not None:
             return 1
         return 130 if stops.count else 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so nothing more (not even the flush at exit) hits the
+    closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def engine_for(path: str, choice: str = "auto") -> str:
+    """The engine for `path`: `choice` unless "auto"; a folder holding an MLX model
+    (config.json and *.safetensors) -> "mlx", anything else -> "llama_cpp"."""
+    if choice != "auto":
+        return choice
+    folder = os.path.realpath(path)
+    if not (os.path.isdir(folder) and os.path.isfile(os.path.join(folder, "config.json"))):
+        return "llama_cpp"
+    return "mlx" if any(n.endswith(".safetensors") for n in os.listdir(folder)) else "llama_cpp"
 
 
 def read_question(arg: str) -> str:
