@@ -185,3 +185,40 @@ def test_the_engine_defaults_to_one_thread_per_physical_core(engine, scripted_mo
     assert info["n_threads"] == physical_cores()
     info = engine.load(str(scripted_models.preopen), n_ctx=512, n_threads=1)
     assert info["n_threads"] == 1
+
+
+# -- the chat list -----------------------------------------------------------------------
+def test_search_looks_into_the_thinking(tmp_path):
+    from app.core.chat_store import ChatStore
+
+    store = ChatStore(tmp_path / "c.sqlite3")
+    conv = store.create_conversation("Numbers")
+    store.add_message(conv.id, "user", "What is 2 + 2?")
+    store.add_message(conv.id, "assistant", "4", thinking="Adding pelicans: two and two.")
+    assert [c.id for c in store.search("pelicans")] == [conv.id]
+    assert store.search("giraffes") == []
+    store.close()
+
+
+def test_f2_rename_opens_an_editor_as_tall_as_the_row(qtbot, tmp_path):
+    from PySide6.QtWidgets import QLineEdit
+
+    from app.ui.scripted_engine import Script
+
+    w = _window(qtbot, tmp_path / "c.sqlite3", RecordingClient(Script(answer=["Hi."])))
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.controller.load_model("/models/Tiny-Q4_K_M.gguf")
+    w.send("Hello there")
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
+    item = w.sidebar.list.currentItem()
+    assert item is not None
+    w.rename_current()  # what F2 does
+    editor = w.sidebar.list.findChild(QLineEdit, "RenameEditor")
+    qtbot.waitUntil(lambda: editor is not None or bool(
+        w.sidebar.list.findChild(QLineEdit, "RenameEditor")), timeout=5_000)  # fmt: skip
+    editor = w.sidebar.list.findChild(QLineEdit, "RenameEditor")
+    row = w.sidebar.list.visualItemRect(item)
+    assert editor.height() >= row.height() - 4 and editor.height() >= 20
+    assert editor.contentsRect().height() >= editor.fontMetrics().height()
+    w.grab().save(str(tmp_path / "rename.png"))
+    _close(w)

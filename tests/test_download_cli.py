@@ -108,3 +108,49 @@ def test_ctrl_c_pauses_cleanly_and_the_same_command_resumes(hub, hf_cache, capsy
 def test_listing_an_empty_cache(flag, hub, hf_cache, capsys):
     assert main(cli(hub, hf_cache, flag)) == 0
     assert "No models installed" in capsys.readouterr().err
+
+
+def test_list_shows_what_the_model_manager_lists(hub, hf_cache, capsys, tmp_path, monkeypatch,
+                                                 scripted_models):  # fmt: skip
+    """The GUI listed three models where `--list` said "No models installed": now the CLI
+    lists the manager's models (here a file added in the window and an LM Studio one)."""
+    import shutil
+
+    from app.core import model_discovery as md
+
+    monkeypatch.setenv("PONDER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "no-ollama"))
+    lm = tmp_path / "home" / ".lmstudio" / "models" / "pub" / "Repo-GGUF"
+    lm.mkdir(parents=True)
+    shutil.copy(scripted_models.plain, lm / "Studio-Q8_0.gguf")
+    md.add_local_model(scripted_models.preopen)
+    manager = md.discover_models(hf_cache=hf_cache)
+    assert len(manager) == 2
+    assert main(cli(hub, hf_cache, "--list")) == 0
+    out, err = capsys.readouterr()
+    assert "No models installed" not in err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all(" GB" in x or " MB" in x or " kB" in x for x in lines)
+    assert any("LM Studio" in x and "Studio" in x for x in lines)
+    assert any("added by you" in x for x in lines)
+
+
+def test_a_catalog_model_without_quant_gets_the_recommended_one(hub, hf_cache, capsys,
+                                                                monkeypatch):  # fmt: skip
+    from app.commands import download
+    from app.core import model_choice
+    from app.core.catalog import find_source
+
+    laptop = Path(__file__).resolve().parents[1] / "resources" / "hardware_profiles"
+    profile = model_choice.read_profile_file(laptop / "laptop-8gb-no-gpu.json")
+    monkeypatch.setattr(model_choice, "detect", lambda: profile)
+    ranked = model_choice.recommend(profile).options
+    model_id = "deepseek-r1-distill-qwen-1.5b"
+    best = next(o.quant for o in ranked if o.model_id == model_id)
+    assert download._recommended_quant(model_id) == best
+    source = find_source(model_id, best)
+    hub.add_repo(source.repo, {source.files[0]: payload(MB)})
+    assert main(cli(hub, hf_cache, model_id)) == 0  # no --quant: it asked before
+    out, err = capsys.readouterr()
+    assert f"Using {best}" in err and Path(out.strip()).name == source.files[0]

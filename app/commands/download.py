@@ -2,7 +2,9 @@
 Hugging Face cache with a progress bar on stderr.
 
 Ctrl-C pauses cleanly (the partial data stays on disk); running the same command again
-resumes. `--list` shows what is installed (works offline).
+resumes. `--list` shows what the model manager lists (the Hugging Face cache, LM Studio,
+Ollama, files added in the window; works offline). Without `--quant`, a catalog model is
+fetched at the quant recommended for this computer.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ BAR_WIDTH = 28
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("download", help="download a model's weights (resumable, verified)")
     p.add_argument("model_id", nargs="?", help="a catalog model id (with --quant)")
-    p.add_argument("--quant", help="the quantization to fetch, e.g. Q4_K_M")
+    p.add_argument("--quant", help="the quantization to fetch, e.g. Q4_K_M (default: the one "
+                   "recommended for this computer)")  # fmt: skip
     p.add_argument("--repo", help="a Hugging Face repo id instead of a catalog model")
     p.add_argument(
         "--file",
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if status or not (args.repo or args.model_id):
             return status
     if args.list:
-        return _list(dl.installed_models(args.cache_dir))
+        return _list(dl.installed_models(args.cache_dir), args.cache_dir)
     try:
         repo, files, patterns = _what(args)
     except ValueError as exc:
@@ -128,6 +131,8 @@ def _what(args: argparse.Namespace) -> tuple[str, tuple[str, ...], tuple[str, ..
         raise ValueError("say which model: MODEL_ID --quant Q, or --repo R --file F")
     from app.core.catalog import CatalogError, find_source
 
+    if not args.quant:
+        args.quant = _recommended_quant(args.model_id)
     try:
         source = find_source(args.model_id, args.quant)
     except CatalogError as exc:
@@ -142,15 +147,43 @@ def _print_path(plan: Any, cache_dir: str | None) -> None:
     print(snap / plan.main_file if plan.main_file else snap)
 
 
-def _list(models: list[Any]) -> int:
-    from app.core.downloads import human_size
+def _recommended_quant(model_id: str) -> str | None:
+    """The quant the planner ranks first for `model_id` on this computer (None: none fits,
+    and the catalog's error then names the quants)."""
+    from app.core import model_choice
 
-    if not models:
+    try:
+        options = model_choice.recommend(model_choice.detect()).options
+    except Exception:  # noqa: BLE001 - no plan: ask for --quant in words instead
+        return None
+    quant = next((o.quant for o in options if o.model_id == model_id), None)
+    if quant:
+        print(f"Using {quant}, the quant recommended for this computer (--quant to choose).",
+              file=sys.stderr)  # fmt: skip
+    return quant
+
+
+def _list(installed: list[Any], cache_dir: str | None = None) -> int:
+    """What the model manager lists, one model a line; then anything else downloaded into
+    the Hugging Face cache (an MLX folder) that the manager does not show."""
+    from pathlib import Path
+
+    from app.core.downloads import human_size
+    from app.core.model_discovery import discover_models
+
+    found = discover_models(hf_cache=Path(cache_dir) if cache_dir else None)
+    verified = {str(m.main_file) for m in installed if m.verified}
+    listed = {str(f.path) for f in found}
+    for f in found:
+        mark = "verified" if str(f.path) in verified else "found"
+        print(f"{f.name}  {f.quant or '-'}  {human_size(f.size_bytes):>9}  {mark:8}  "
+              f"{f.source_label}: {f.origin or f.path.parent}  {f.path}")  # fmt: skip
+    for m in installed:
+        if str(m.main_file) not in listed:
+            mark = "verified" if m.verified else "found"
+            print(f"{m.repo}  {human_size(m.size_bytes):>9}  {mark:8}  {m.main_file}")
+    if not found and not installed:
         print("No models installed.", file=sys.stderr)
-        return 0
-    for m in models:
-        mark = "verified" if m.verified else "found"
-        print(f"{m.repo}  {human_size(m.size_bytes):>9}  {mark:8}  {m.main_file}")
     return 0
 
 

@@ -165,14 +165,16 @@ class ChatStore:
         return [self._conversation(r) for r in rows]
 
     def search(self, text: str) -> list[Conversation]:
-        """Conversations whose title or any message's text contains `text` (case-insensitive)."""
+        """Conversations whose title or any message's text or thinking contains `text`
+        (case-insensitive)."""
         if not text.strip():
             return self.conversations()
         pattern = _like(text.strip())
         rows = self._rows(
             "SELECT * FROM conversations c WHERE deleted_at IS NULL AND ("
             " c.title LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m"
-            " WHERE m.conversation_id = c.id AND m.content LIKE ?1 ESCAPE '\\'))"
+            " WHERE m.conversation_id = c.id AND (m.content LIKE ?1 ESCAPE '\\'"
+            " OR m.thinking LIKE ?1 ESCAPE '\\')))"
             " ORDER BY updated_at DESC, id DESC",
             (pattern,),
         )

@@ -1,8 +1,9 @@
-"""The list of conversations: new, search (titles and text), rename, delete with undo."""
+"""The list of conversations: new, search (titles, text and thinking), rename (F2, in an
+editor as big as the row), delete with undo."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
@@ -14,13 +15,32 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from app.core.chat_store import Conversation
 from app.ui.safe_text import tip
 
 UNDO_MS = 8000
+
+
+class _RenameDelegate(QStyledItemDelegate):
+    """The rename editor fills the whole row: the style sheet's item padding left it one
+    pixel high."""
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem,  # noqa: N802
+                     index: QModelIndex | QPersistentModelIndex) -> QWidget:  # fmt: skip
+        editor = super().createEditor(parent, option, index)
+        editor.setObjectName("RenameEditor")
+        return editor
+
+    def updateEditorGeometry(self, editor: QWidget, option: QStyleOptionViewItem,  # noqa: N802
+                             index: QModelIndex | QPersistentModelIndex) -> None:  # fmt: skip
+        rect = option.rect
+        editor.setGeometry(rect.adjusted(2, 1, -2, -1))
 
 
 class Sidebar(QFrame):
@@ -57,6 +77,7 @@ class Sidebar(QFrame):
         self.list = QListWidget(self)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setItemDelegate(_RenameDelegate(self.list))
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.currentItemChanged.connect(self._on_current)
