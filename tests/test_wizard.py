@@ -333,3 +333,24 @@ def test_no_network_fails_at_once_and_cancel_while_asking_cancels_at_once(qtbot,
     assert w.download.state == "cancelled"  # the old job says nothing more
     hub.clear_faults()
     w.close()
+
+
+def test_a_filter_that_hides_the_chosen_row_clears_its_description(qtbot, env):
+    """The detail box described a row the filter had hidden (and Next still took it); and
+    "What do the quality levels mean?" did nothing on a click."""
+    w = open_wizard(qtbot, env)
+    click(qtbot, w.next_button)  # -> Pick a model
+    pick = w.pick
+    assert pick.selected is w.recommendation.recommended
+    assert w.recommendation.recommended.name in pick.detail.text()
+    pick.filter.setCurrentIndex(3)  # "Needs a server": the tiny model is not among them
+    assert w.recommendation.recommended not in pick.shown
+    assert pick.selected is None and "Choose a model" in pick.detail.text()
+    assert not w.next_button.isEnabled()
+    pick.filter.setCurrentIndex(0)
+    pick.select(w.recommendation.recommended)
+    assert w.next_button.isEnabled()
+    qtbot.mouseClick(pick.compare, Qt.MouseButton.LeftButton)
+    assert pick.quality_box.isVisible() and "Q4" in pick.quality_box.text()
+    pick.quality_box.close()
+    w.close()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidgetItem,
@@ -165,7 +166,7 @@ FILTERS = (
 
 class PickPage(Page):
     title = "Pick a model"
-    sig_selection = Signal(object)  # Option
+    sig_selection = Signal(object)  # Option, or None when the filter hid it
     sig_connect_server = Signal()
 
     def __init__(self) -> None:
@@ -188,7 +189,8 @@ class PickPage(Page):
         row.addStretch(1)
         self.compare = label("What do the quality levels mean?", "Muted", wrap=False)
         self.compare.setToolTip(model_choice.compare_tooltip())  # Ponder's own markup
-        self.compare.setCursor(Qt.CursorShape.WhatsThisCursor)
+        self.compare.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.compare.mousePressEvent = lambda _e: self.explain_quality()  # type: ignore[method-assign]
         row.addWidget(self.compare)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Filter by name…")
@@ -297,6 +299,17 @@ class PickPage(Page):
             self.select(previous)
         else:
             self.table.clearSelection()
+            self._clear_detail()
+
+    def _clear_detail(self) -> None:
+        """The filter hid the option described below: describe nothing, choose nothing."""
+        if self.selected is None:
+            return
+        self.selected = None
+        self.detail.setText("Choose a model in the list to see how it would run here.")
+        self.connect_button.hide()
+        self.commands_button.hide()
+        self.sig_selection.emit(None)
 
     def select(self, option: model_choice.Option) -> None:
         if option in self.shown:
@@ -342,6 +355,17 @@ class PickPage(Page):
         self.connect_button.setVisible(server)
         self.commands_button.setVisible(server)
         self.sig_selection.emit(o)
+
+    def explain_quality(self) -> Any:
+        """A click on "What do the quality levels mean?": the explanation in a box (it was
+        only a tooltip, so a click did nothing)."""
+        box = QMessageBox(QMessageBox.Icon.Information, "Quality levels", "",
+                          QMessageBox.StandardButton.Ok, self)  # fmt: skip
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(model_choice.compare_tooltip())  # Ponder's own markup
+        box.open()
+        self.quality_box = box
+        return box
 
     def show_server_commands(self) -> Any:
         """The vLLM / SGLang / llama-server commands for the selected option (a dialog)."""
