@@ -106,9 +106,9 @@ class ChatTemplate:
         self.source = source
         self._compiled: Any = None
         self._error: TemplateError | None = None
-        try:
-            import jinja2
+        import jinja2  # outside the try: a failed import (e.g. out of memory) is its own error
 
+        try:
             self._compiled = _make_environment().from_string(source or FALLBACK_TEMPLATE)
         except jinja2.TemplateError as exc:
             self._error = TemplateError(f"the model's chat template is broken: {exc}")
