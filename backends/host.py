@@ -143,8 +143,17 @@ def error_event(request_id: Any, exc: BaseException) -> dict[str, Any]:
     """The `error` event for an exception: EngineFailure in its words, others as internal."""
     if isinstance(exc, EngineFailure):
         return exc.to_event(request_id) | {"detail": exc.detail}
-    kind = "out_of_memory" if isinstance(exc, MemoryError) else "internal"
-    return {"event": "error", "id": request_id, "kind": kind, "message": str(exc) or repr(exc)}
+    if is_out_of_memory(exc):
+        return {"event": "error", "id": request_id, "kind": "out_of_memory",
+                "message": "The engine ran out of memory: close other programs, choose a "
+                "smaller context or model, or raise the engine's memory limit.",
+                "detail": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+    return {
+        "event": "error",
+        "id": request_id,
+        "kind": "internal",
+        "message": str(exc) or repr(exc),
+    }
 
 
 @dataclass

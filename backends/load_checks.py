@@ -137,12 +137,42 @@ def check_room(needed: int, what: str, room: int | None, why: str, share: float 
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether a native-library or allocation error means memory ran out."""
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return any(
-        s in text
-        for s in ("cannot allocate memory", "failed to map segment", "out of memory",
-                  "unable to allocate", "std::bad_alloc")
-    )  # fmt: skip
+    """Whether a native-library or allocation error means memory ran out: the error or one
+    it came from says so, or an import failed while the process is at its memory limit (a
+    library that cannot be mapped can surface as any ImportError, e.g. hashlib's)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, MemoryError):
+            return True
+        text = str(seen).lower()
+        if any(
+            s in text
+            for s in (
+                "cannot allocate memory",
+                "failed to map segment",
+                "out of memory",
+                "unable to allocate",
+                "std::bad_alloc",
+            )
+        ):
+            return True  # fmt: skip
+        seen = seen.__cause__ or seen.__context__
+    return isinstance(exc, ImportError | OSError) and near_memory_limit()
+
+
+def near_memory_limit(margin: int = 256 * 2**20) -> bool:
+    """This process has an address-space limit (prlimit --as, ulimit -v) and is within
+    `margin` bytes of it."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY or limit <= 0:
+            return False
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * resource.getpagesize()
+    except (ImportError, OSError, ValueError, IndexError):
+        return False
+    return used > limit - margin

@@ -202,7 +202,7 @@ def test_reload_engine_during_a_hang_recovers(window, qtbot, scripted_models):
     assert msg.thinking.text().startswith(THINK_TEXT[:3])
     saved = w.store.messages(w.controller.conversation_id)[-1]
     assert saved.status in ("partial", "error") and saved.thinking.startswith(THINK_TEXT[:3])
-    assert w.model_label.text().startswith("scripted")
+    assert w.model_label.text().endswith(" · llama.cpp")
     answer_again(qtbot, w)
 
 
@@ -306,7 +306,7 @@ def test_reload_replaces_a_hung_engine_at_once_not_after_the_watchdog(
     assert client.pid not in (None, hung_pid)
     assert msg.error_card is not None and msg.error_card.kind == "engine_hung"
     assert "kept" in msg.error_card.message.text()
-    assert w.model_label.text().startswith("scripted")
+    assert w.model_label.text().endswith(" · llama.cpp")
     answer_again(qtbot, w)
 
 
@@ -332,7 +332,7 @@ def test_a_load_that_never_finishes_is_abandoned_for_the_next_load(
         t0 = time.monotonic()
         assert load(qtbot, w, scripted_models.preopen) is not None
         assert time.monotonic() - t0 < 10
-        assert w.chat.banner is None and w.model_label.text().startswith("scripted")
+        assert w.chat.banner is None and w.model_label.text().endswith(" · llama.cpp")
         answer_again(qtbot, w)
         # and Reload during a stuck load
         w.controller.load_model("stuck-model", engine="fake", delay_s=600)
