@@ -94,6 +94,9 @@ def engine_run(
 def measure(path: Path, n_ctx: int, max_tokens: int, rounds: int, threads: int | None) -> None:
     import llama_cpp
 
+    from backends.llama_cpp import physical_cores
+
+    threads = threads or physical_cores()  # the engine's default, the same on both sides
     llm = llama_cpp.Llama(
         str(path), n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, verbose=False
     )

@@ -25,17 +25,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from app.core.engine.client import EngineClient  # noqa: E402
 from app.core.engine.events import StreamDone, StreamError, TextDelta  # noqa: E402
+from backends.llama_cpp import physical_cores  # noqa: E402
 from scripted import write_scripted_gguf  # noqa: E402
 
 BLOCK = 2000
 PROMPT = [{"role": "user", "content": "Think about the prime numbers below 100 at length."}]
 
 
-def ponder_run(path: Path, n: int, n_ctx: int) -> tuple[list[float], dict]:
+def ponder_run(path: Path, n: int, n_ctx: int, threads: int) -> tuple[list[float], dict]:
     """Per-token arrival times (spread evenly inside each delta batch) through the client."""
     stamps: list[float] = []
     with EngineClient() as client:
-        client.load(str(path), n_ctx=n_ctx)
+        client.load(str(path), n_ctx=n_ctx, n_threads=threads)
         gen = client.chat(PROMPT, max_tokens=n, answer_reserve=0, seed=1, ignore_eos=True)
         last = None
         for event in gen:
@@ -52,11 +53,18 @@ def ponder_run(path: Path, n: int, n_ctx: int) -> tuple[list[float], dict]:
     raise SystemExit("the stream ended without done")
 
 
-def bare_run(path: Path, n: int, n_ctx: int) -> list[float]:
+def bare_run(path: Path, n: int, n_ctx: int, threads: int) -> list[float]:
     """llama.cpp through `Llama.generate()`: token ids only, nothing else."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_batch=512, verbose=False)
+    llm = llama_cpp.Llama(
+        str(path),
+        n_ctx=n_ctx,
+        n_batch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
     prompt = llm.tokenize(b"User: Think about the prime numbers below 100.\nAssistant:")
     llm.set_seed(1)
     stamps = []
@@ -104,8 +112,11 @@ def main() -> int:
     ap.add_argument("--ctx", type=int, default=32_768)
     ap.add_argument("--skip-gemma", action="store_true")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per model (2)")
+    ap.add_argument("--threads", type=int, default=0, help="both sides (default: the engine's)")
     args = ap.parse_args()
     n = args.tokens
+    threads = args.threads or physical_cores()  # the same on both sides
+    print(f"{threads} threads on both sides")
     with tempfile.TemporaryDirectory() as tmp:
         models = [("scripted model", write_scripted_gguf(
             Path(tmp) / "loop.gguf", "never_closes", n_ctx_train=args.ctx))]  # fmt: skip
@@ -117,11 +128,11 @@ def main() -> int:
             ours: list[list[float]] = []
             bare: list[list[float]] = []
             for _ in range(args.rounds):
-                stamps, done = ponder_run(path, n, args.ctx)
+                stamps, done = ponder_run(path, n, args.ctx, threads)
                 if len(stamps) < n:
                     raise SystemExit(f"{name}: only {len(stamps)} tokens arrived ({done})")
                 ours.append(stamps)
-                bare.append(bare_run(path, n, args.ctx))
+                bare.append(bare_run(path, n, args.ctx, threads))
             report(name, ours, bare, n)
     return 0
 
