@@ -239,7 +239,9 @@ class LlamaCppEngine:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
         req = parse_request(cmd)
         try:
-            prompt = self._template.render(req.messages, self._bos, self._eos)
+            prompt = self._template.render(
+                req.messages, self._bos, self._eos, should_stop=lambda: control.cancelled
+            )
         except TemplateError as exc:
             raise EngineFailure("bad_model", str(exc)) from exc
         open_tag = prompt_opens_thinking(prompt)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ class MlxEngine:
         if self.model is None:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
         req = parse_request(cmd)
-        prompt = self._render(req.messages)
+        prompt = self._render(req.messages, lambda: control.cancelled)
         open_tag = prompt_opens_thinking(prompt)
         tokens = list(self.tokenizer.encode(prompt, add_special_tokens=False))
         check_fits(len(tokens), self.n_ctx)
@@ -139,7 +140,9 @@ class MlxEngine:
             self._cache, self._cached = None, []
             raise _runtime_failure(exc) from exc
 
-    def _render(self, messages: list[dict[str, str]]) -> str:
+    def _render(
+        self, messages: list[dict[str, str]], should_stop: Callable[[], bool] | None = None
+    ) -> str:
         tok = self.tokenizer
         template = getattr(tok, "chat_template", None)
         if isinstance(template, dict):  # named templates: the default one
@@ -150,7 +153,9 @@ class MlxEngine:
                 return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             if self._template is None or self._template.source != template:
                 self._template = ChatTemplate(template)  # compiled once per model
-            return self._template.render(messages, tok.bos_token or "", tok.eos_token or "")
+            return self._template.render(
+                messages, tok.bos_token or "", tok.eos_token or "", should_stop=should_stop
+            )
         except TemplateError as exc:
             raise EngineFailure("bad_model", str(exc)) from exc
 

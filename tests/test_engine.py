@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 
@@ -209,3 +210,30 @@ def test_a_q8_0_kv_cache_from_the_plan_loads_and_answers(engine, scripted_models
     with pytest.raises(EngineError) as err:
         engine.load(str(scripted_models.preopen), n_ctx=1024, type_k="q3_x")
     assert err.value.kind == "bad_request" and "KV cache type" in err.value.message
+
+
+def test_a_path_with_spaces_and_non_ascii_characters_loads_and_answers(engine, scripted_models,
+                                                                       tmp_path):  # fmt: skip
+    folder = tmp_path / "my models ✓" / "Модели 模型"
+    folder.mkdir(parents=True)
+    path = folder / "DeepSeek R1 — tiny (é).gguf"
+    shutil.copyfile(scripted_models.preopen, path)
+    info = engine.load(str(path), n_ctx=512)
+    assert info["path"] == str(path)
+    events = list(engine.chat([{"role": "user", "content": "2+2?"}]))
+    assert "".join(e.answer for e in events if isinstance(e, TextDelta)).strip() == ANSWER_TEXT
+
+
+def test_a_gguf_of_an_architecture_llama_cpp_does_not_know_is_refused_in_words(
+    engine, scripted_models, tmp_path
+):
+    data = scripted_models.preopen.read_bytes()
+    key = b"general.architecture"
+    at = data.index(key) + len(key) + 4 + 8  # the value: type (u32), length (u64), text
+    assert data[at : at + 5] == b"llama"
+    path = tmp_path / "unknown-arch.gguf"
+    path.write_bytes(data[:at] + b"llamb" + data[at + 5 :])  # keys still say "llama."
+    with pytest.raises(EngineError) as err:
+        engine.load(str(path), n_ctx=512)
+    assert err.value.kind == "bad_model" and "architecture" in err.value.message
+    engine.load(str(scripted_models.preopen), n_ctx=512)  # the engine is fine afterwards

@@ -213,3 +213,14 @@ def test_a_megabyte_prompt_is_refused_without_tokenizing_it(engine, models):
     with pytest.raises(EngineFailure, match="4,096-token context"):
         run(engine, {}, huge)
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_stop_interrupts_a_runaway_chat_template(engine, tmp_path):
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    engine.load(str(write_scripted_gguf(tmp_path / "loop-template.gguf", "answer", loop)))
+    control = GenerationControl()
+    threading.Timer(0.3, lambda: setattr(control, "cancelled", True)).start()
+    t0 = time.perf_counter()
+    with pytest.raises(EngineFailure, match="chat template"):
+        run(engine, {}, control=control)
+    assert time.perf_counter() - t0 < 2.0

@@ -41,6 +41,8 @@ from app.ui.safe_text import (
     unsoften,
 )
 
+PROSE_BLOCK = 1_500  # characters of a streamed paragraph before it is shown in pieces
+SENTENCE_ENDS = (".", "!", "?", ":", ";")
 LIVE_HEIGHT = 220  # the live panel shows the last lines, scrolling
 OPEN_HEIGHT = 360  # at most this tall when opened after the fact
 SHOWN_LIMIT = 200_000  # characters shown; Copy thinking copies all
@@ -166,6 +168,12 @@ class ThinkingPanel(QFrame):
         if room > 0:
             self._cursor.movePosition(QTextCursor.MoveOperation.End)
             break_long_line(self._cursor)
+            block = self._cursor.block()
+            if block.length() > PROSE_BLOCK and block.text().rstrip().endswith(SENTENCE_ENDS):
+                # Qt lays the whole last paragraph out again on every append: a long
+                # paragraph is shown in pieces at sentence ends (display only; copying
+                # and saving use the text as written)
+                self._cursor.insertBlock()
             self._cursor.insertText(self._softener.feed(text[:room]) + (" …" * (len(text) > room)))
 
     def set_tokens(self, tokens: int) -> None:
