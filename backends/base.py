@@ -12,7 +12,9 @@ Commands (key "cmd"):
               "openai")
   chat        id, messages [{role, content}], params {temperature, top_p, max_tokens (null:
               the rest of the context), thinking_budget (tokens or null), answer_reserve
-              (tokens kept for the answer when the thinking fills the context), seed}
+              (tokens kept for the answer when the thinking fills the context), seed,
+              thinking (false: no thinking where the chat template has a switch, e.g.
+              Qwen3's enable_thinking; default true)}
   answer_now  id (of the chat)   end the thinking now and let the model answer from it
   cancel      id (of the chat)
   unload      id
@@ -21,7 +23,9 @@ Commands (key "cmd"):
 Events (key "event"):
   ready       pid, protocol
   loaded      id, info {path, architecture, context_length, n_ctx, n_layers, chat_template,
-              gpu_offload, n_gpu_layers, rss_bytes, size_bytes, load_seconds, ...}
+              thinking_switch (the model can answer without thinking: its template reads
+              enable_thinking; null when unknown, a server), gpu_offload, n_gpu_layers,
+              rss_bytes, size_bytes, load_seconds, ...}
   unloaded    id, rss_bytes
   pong        id, rss_bytes, busy
   started     id, prompt_tokens, thinking_open (the rendered prompt ends inside a think block)
@@ -31,7 +35,8 @@ Events (key "event"):
   done        id, raw (exactly what the model wrote), stats {completion_tokens,
               thinking_tokens, answer_tokens, prompt_tokens, ttft_s, decode_tps, elapsed_s,
               stop_reason ("eos" | "length" | "cancelled"), thinking_ended_by ("answer_now" |
-              "budget" | "context" | null), ended_in_thinking, peak_rss_bytes}
+              "budget" | "context" | null), ended_in_thinking, thinking_off (the prompt
+              was rendered with the thinking switched off), peak_rss_bytes}
   error       id (or null), kind (ERROR_KINDS), message, detail
 """
 

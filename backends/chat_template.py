@@ -7,6 +7,12 @@ so real templates render as they do upstream, while a template that reaches for 
 internals fails (the CVE-2024-34359 guard llama-cpp-python also uses). Rendering has limits
 too: `*` and `**` cannot build huge values, the output is capped, and a render that runs
 past its deadline or is stopped is interrupted.
+
+Some templates have a thinking switch: Qwen3's reads `enable_thinking` and, when it is false,
+ends the generation prompt with an empty think block (`<think>\n\n</think>\n\n`), so the
+model answers at once. `ChatTemplate.thinking_switch` says whether a template has one, and
+`render(..., enable_thinking=False)` turns it off (the variable is left undefined unless
+given, as transformers does).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ FALLBACK_TEMPLATE = (
 MAX_OUTPUT_CHARS = 16_000_000  # far above any context a model takes (~4 characters a token)
 MAX_VALUE_ITEMS = 1_000_000  # the largest string or list `*` may build
 RENDER_DEADLINE_S = 10.0
+THINKING_SWITCH = "enable_thinking"  # the template variable Qwen3's template reads
 
 
 class TemplateError(ValueError):
@@ -99,11 +106,18 @@ def _make_environment() -> Any:
     return env
 
 
+def has_thinking_switch(source: str | None) -> bool:
+    """Whether a chat template can turn the thinking off: it reads `enable_thinking` (as
+    Qwen3's official template does). A plain text check: the template is not run."""
+    return source is not None and THINKING_SWITCH in source
+
+
 class ChatTemplate:
     """One model's template, compiled once; `render` turns messages into the prompt text."""
 
     def __init__(self, source: str | None) -> None:
         self.source = source
+        self.thinking_switch = has_thinking_switch(source)
         self._compiled: Any = None
         self._error: TemplateError | None = None
         import jinja2  # outside the try: a failed import (e.g. out of memory) is its own error
@@ -121,8 +135,10 @@ class ChatTemplate:
         add_generation_prompt: bool = True,
         should_stop: Callable[[], bool] | None = None,
         deadline_s: float = RENDER_DEADLINE_S,
+        enable_thinking: bool | None = None,
     ) -> str:
-        """The prompt for `messages`; TemplateError in words when the template fails."""
+        """The prompt for `messages`; TemplateError in words when the template fails.
+        `enable_thinking` (True/False) is passed to the template only when given."""
         import jinja2
         from jinja2.sandbox import SecurityError
 
@@ -134,6 +150,8 @@ class ChatTemplate:
             "eos_token": eos_token,
             "add_generation_prompt": add_generation_prompt,
         }
+        if enable_thinking is not None:
+            context["enable_thinking"] = bool(enable_thinking)
         try:
             return _with_deadline(lambda: self._collect(context), deadline_s, should_stop)
         except SecurityError as exc:

@@ -36,6 +36,9 @@ class ChatRequest:
     answer_reserve: int = DEFAULT_ANSWER_RESERVE
     seed: int | None = None
     ignore_eos: bool = False  # benchmarks only: keep generating past the end token
+    # False: answer without thinking where the chat template has a switch (Qwen3's
+    # enable_thinking); a template without one thinks as usual
+    thinking: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,6 +69,9 @@ def parse_request(cmd: dict[str, Any]) -> ChatRequest:
         temperature, top_p = float(p.get("temperature", 0.6)), float(p.get("top_p", 0.95))
     except (TypeError, ValueError):
         raise EngineFailure("bad_request", "temperature and top_p must be numbers.") from None
+    thinking = p.get("thinking", True)
+    if not isinstance(thinking, bool):
+        raise EngineFailure("bad_request", "thinking must be true or false.")
     return ChatRequest(
         request_id=str(cmd.get("id")),
         messages=messages,
@@ -76,6 +82,7 @@ def parse_request(cmd: dict[str, Any]) -> ChatRequest:
         answer_reserve=max(0, reserve) if reserve is not None else DEFAULT_ANSWER_RESERVE,
         seed=_int_or_none(p.get("seed"), "seed"),
         ignore_eos=bool(p.get("ignore_eos", False)),
+        thinking=thinking,
     )
 
 

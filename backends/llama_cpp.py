@@ -188,6 +188,7 @@ class LlamaCppEngine:
             "n_ctx": self.llm.n_ctx(),
             "n_layers": header.arch_value("block_count"),
             "chat_template": header.chat_template is not None,
+            "thinking_switch": self._template.thinking_switch,
             "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
             "n_gpu_layers": int(n_gpu_layers),
             "kv_type": kv_type,
@@ -238,10 +239,12 @@ class LlamaCppEngine:
         if self.llm is None:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
         req = parse_request(cmd)
+        thinking_off = not req.thinking and self._template.thinking_switch
         try:
             prompt = self._template.render(
-                req.messages, self._bos, self._eos, should_stop=lambda: control.cancelled
-            )
+                req.messages, self._bos, self._eos, should_stop=lambda: control.cancelled,
+                enable_thinking=False if thinking_off else None,
+            )  # fmt: skip
         except TemplateError as exc:
             raise EngineFailure("bad_model", str(exc)) from exc
         open_tag = prompt_opens_thinking(prompt)
@@ -257,7 +260,7 @@ class LlamaCppEngine:
         stream = AnswerStream(open_tag, emit_parts)
         stop = self._decode(req, tokens, stream, control)
         stream.finish()
-        return stream.done_stats(len(tokens), stop)
+        return stream.done_stats(len(tokens), stop, thinking_off=thinking_off)
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         """The prompt's tokens, with BOS first when the model asks for it and the template

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import EngineFailure, GenerationControl
-from backends.chat_template import ChatTemplate, TemplateError
+from backends.chat_template import ChatTemplate, TemplateError, has_thinking_switch
 from backends.generation import (
     DEFAULT_N_CTX,
     AnswerStream,
@@ -98,6 +98,7 @@ class MlxEngine:
             "n_ctx": self.n_ctx,
             "n_layers": config.get("num_hidden_layers"),
             "chat_template": template is not None,
+            "thinking_switch": self._thinking_switch(),
             "gpu_offload": bool(mx.metal.is_available()),
             "n_gpu_layers": -1 if mx.metal.is_available() else 0,
             "quantization": config.get("quantization"),
@@ -127,35 +128,59 @@ class MlxEngine:
         if self.model is None:
             raise EngineFailure("bad_request", "No model is loaded: load one first.")
         req = parse_request(cmd)
-        prompt = self._render(req.messages, lambda: control.cancelled)
+        thinking_off = not req.thinking and self._thinking_switch()
+        prompt = self._render(req.messages, lambda: control.cancelled, thinking_off)
         open_tag = prompt_opens_thinking(prompt)
         tokens = list(self.tokenizer.encode(prompt, add_special_tokens=False))
         check_fits(len(tokens), self.n_ctx)
         emit(started_event(req.request_id, len(tokens), open_tag))
         try:
-            return self._stream(req, tokens, open_tag, control, emit_parts)
+            stats = self._stream(req, tokens, open_tag, control, emit_parts)
+            return {**stats, "thinking_off": thinking_off}
         except EngineFailure:
             raise
         except Exception as exc:
             self._cache, self._cached = None, []
             raise _runtime_failure(exc) from exc
 
-    def _render(
-        self, messages: list[dict[str, str]], should_stop: Callable[[], bool] | None = None
-    ) -> str:
-        tok = self.tokenizer
-        template = getattr(tok, "chat_template", None)
+    def _template_source(self) -> str | None:
+        template = getattr(self.tokenizer, "chat_template", None)
         if isinstance(template, dict):  # named templates: the default one
             template = template.get("default") or next(iter(template.values()), None)
+        return template
+
+    def _python_template(self) -> bool:
+        """mlx-lm's own Python template for this family (no model code involved)."""
+        tok = self.tokenizer
+        return self._template_source() is None and bool(getattr(tok, "has_chat_template", False))
+
+    def _thinking_switch(self) -> bool:
+        """Whether the model can answer without thinking: a Jinja template that reads
+        `enable_thinking`, or mlx-lm's Python template of a model with think tokens (mlx-lm
+        passes `enable_thinking` to it)."""
+        if self._python_template():
+            return bool(getattr(self.tokenizer, "has_thinking", False))
+        return has_thinking_switch(self._template_source())
+
+    def _render(
+        self,
+        messages: list[dict[str, str]],
+        should_stop: Callable[[], bool] | None = None,
+        thinking_off: bool = False,
+    ) -> str:
+        tok = self.tokenizer
+        template = self._template_source()
         try:
-            if template is None and getattr(tok, "has_chat_template", False):
-                # mlx-lm's own Python template for this family (no model code involved)
-                return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            if self._python_template():
+                extra = {"enable_thinking": False} if thinking_off else {}
+                return tok.apply_chat_template(messages, tokenize=False,
+                                               add_generation_prompt=True, **extra)  # fmt: skip
             if self._template is None or self._template.source != template:
                 self._template = ChatTemplate(template)  # compiled once per model
             return self._template.render(
-                messages, tok.bos_token or "", tok.eos_token or "", should_stop=should_stop
-            )
+                messages, tok.bos_token or "", tok.eos_token or "", should_stop=should_stop,
+                enable_thinking=False if thinking_off else None,
+            )  # fmt: skip
         except TemplateError as exc:
             raise EngineFailure("bad_model", str(exc)) from exc
 

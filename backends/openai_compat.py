@@ -5,7 +5,9 @@ streams `/v1/chat/completions` (server-sent events) or Ollama's native `/api/cha
 lines) over the standard library's http.client. Reasoning that a server sends as its own
 field (`reasoning_content`, `reasoning`, Ollama's `thinking`) is wrapped in
 `<think>…</think>`, so the client's one splitter handles every server; plain `<think>` text
-in `content` passes through. Cancel closes the socket at once. HTTP and network failures
+in `content` passes through. A chat without thinking asks for it the servers' way:
+`chat_template_kwargs: {"enable_thinking": false}` (vLLM, SGLang, llama-server pass it to
+the model's template) or Ollama's `think: false`. Cancel closes the socket at once. HTTP and network failures
 become EngineFailure with words a person can act on. TLS certificates are verified unless
 the user turns that off for a server. The API key arrives in the `load` command, lives only
 in memory, and is never logged or echoed in a message.
@@ -119,6 +121,7 @@ class OpenAICompatEngine:
             "n_ctx": opts.get("n_ctx") or None,
             "context_length": None,
             "chat_template": True,
+            "thinking_switch": None,  # the server's template is not seen from here
             "thinking_open_guess": self.assume_open,
             "tls_verified": ep.verify_tls if ep.base_url.startswith("https") else None,
             "load_seconds": round(time.perf_counter() - t0, 3),
@@ -145,7 +148,7 @@ class OpenAICompatEngine:
                 "model": self.model,
                 "messages": messages,
                 "stream": True,
-                **({"think": True} if self.think else {}),
+                **({"think": req.thinking} if self.think else {}),
                 "options": options,
             }
         body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True,
@@ -156,6 +159,8 @@ class OpenAICompatEngine:
             body["seed"] = req.seed
         if self.include_usage:
             body["stream_options"] = {"include_usage": True}
+        if not req.thinking:  # vLLM, SGLang and llama-server pass it to the chat template
+            body["chat_template_kwargs"] = {"enable_thinking": False}
         return ep.path("/chat/completions"), body
 
     def generate(self, cmd: dict[str, Any], control: GenerationControl, emit: Emit,

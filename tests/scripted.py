@@ -34,6 +34,11 @@ TEMPLATE_MALICIOUS = (
     "{{ cycler.__init__.__globals__.os.system('touch /tmp/ponder_pwned') }}"
 )
 
+# Qwen3's official chat template (tests/data/templates/README.md says where it comes from).
+QWEN3_TEMPLATE = (Path(__file__).parent / "data" / "templates" / "Qwen3-0.6B.jinja").read_text(
+    encoding="utf-8"
+)
+
 THINKING = ["▁Two", "▁plus", "▁two", "▁makes", "▁four."]
 ANSWER = ["▁The", "▁answer", "▁is", "▁4."]
 THINK_TEXT = "Two plus two makes four."
@@ -68,6 +73,9 @@ def script(kind: str) -> list[list[str]]:
     tail = ["</think>", "\n\n", *ANSWER, EOS]
     if kind == "answer":
         return [head + tail]
+    if kind == "qwen3":  # for Qwen3's real template: its prompt ends with "assistant\n" (think)
+        # or, with enable_thinking=false, with "<think>\n\n</think>\n\n" (answer at once)
+        return [["<0x0A>", "<think>", *THINKING, "</think>", "\n\n", *ANSWER, EOS]]
     if kind == "answer5":  # a "quant" that gets it wrong: "The answer is 5." (byte tokens)
         return [[*head, "</think>", "\n\n", *ANSWER[:3], *ANSWER5_BYTES, EOS]]
     if kind == "never_closes":

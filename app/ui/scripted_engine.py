@@ -246,10 +246,13 @@ class ScriptedClient:
         thinking_budget: int | None = None,
         answer_reserve: int = 1024,
         seed: int | None = None,
+        thinking: bool = True,
     ) -> ScriptedGeneration:
         self.calls.append([dict(m) for m in messages])
         params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                   "thinking_budget": thinking_budget, "answer_reserve": answer_reserve}  # fmt: skip
+        if not thinking:  # recorded as the engine client sends it (the script still thinks)
+            params["thinking"] = False
         self.params.append(params)
         script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]
         n_ctx = int((self.model_info or {}).get("n_ctx") or self.n_ctx)

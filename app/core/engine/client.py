@@ -363,9 +363,11 @@ class EngineClient:
     def chat(self, messages: list[dict[str, str]], temperature: float = 0.6, top_p: float = 0.95,
              max_tokens: int | None = None, thinking_budget: int | None = None,
              answer_reserve: int = 1024, seed: int | None = None,
-             ignore_eos: bool = False) -> Generation:  # fmt: skip
+             ignore_eos: bool = False, thinking: bool = True) -> Generation:  # fmt: skip
         """Start an answer; read the returned Generation for its events.
 
+        `thinking=False` answers without thinking where the model's chat template has a
+        switch (the load info's `thinking_switch`, e.g. Qwen3); other models think as usual.
         While another answer streams, the new one is refused in words (its only event is a
         StreamError) and the first is not touched.
         """
@@ -374,6 +376,8 @@ class EngineClient:
                   "seed": seed}  # fmt: skip
         if ignore_eos:  # benchmarks only (bench/long_reasoning.py)
             params["ignore_eos"] = True
+        if not thinking:
+            params["thinking"] = False
         with self._lock:
             request_id = self._next_id("chat-")
             if self.active is not None:
