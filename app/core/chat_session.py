@@ -162,9 +162,12 @@ class ChatSession:
 
     # -- starting an answer --------------------------------------------------------------
     def send(self, text: str, model: ModelRef, *, force: bool = False,
-             route: dict[str, Any] | None = None) -> AnswerStream:  # fmt: skip
+             route: dict[str, Any] | None = None,
+             thinking: bool = True) -> AnswerStream:  # fmt: skip
         """Save the user's turn and start the answer; PromptTooLong unless it fits or `force`.
-        `route` (Auto routing: which model answers and why) is saved with the answer."""
+        `route` (Auto routing: which model answers and why) is saved with the answer;
+        `thinking=False` asks the model to answer without thinking (where its chat template
+        has a switch, e.g. Qwen3), for this turn only."""
         text = text.strip()
         if not text:
             raise ValueError("empty message")
@@ -177,16 +180,17 @@ class ChatSession:
             conv = self.store.create_conversation(model=model.name, settings=settings.to_dict())
             self.conversation_id = conv.id
         self.store.add_message(self.conversation_id, "user", text)
-        return self._begin(model, route)
+        return self._begin(model, route, thinking)
 
-    def answer_again(self, model: ModelRef, route: dict[str, Any]) -> AnswerStream | None:
+    def answer_again(self, model: ModelRef, route: dict[str, Any],
+                     thinking: bool = True) -> AnswerStream | None:  # fmt: skip
         """Think harder: answer the last user turn once more, keeping the answer it has (the
         new one is a second assistant message for the same turn; only the newest answer of a
         turn is sent to models later, app/core/history.py)."""
         messages = self.messages()
         if not messages or messages[-1].role != "assistant":
             return None
-        return self._begin(model, {**route, "again": True})
+        return self._begin(model, {**route, "again": True}, thinking)
 
     def regenerate(self, model: ModelRef) -> AnswerStream | None:
         """Answer the last user turn again (the last assistant turn is replaced)."""
@@ -206,7 +210,8 @@ class ChatSession:
         self.store.add_message(msg.conversation_id, "user", text.strip())
         return self._begin(model)
 
-    def _begin(self, model: ModelRef, route: dict[str, Any] | None = None) -> AnswerStream:
+    def _begin(self, model: ModelRef, route: dict[str, Any] | None = None,
+               thinking: bool = True) -> AnswerStream:  # fmt: skip
         assert self.conversation_id is not None
         settings = self.settings(model.name)
         turns = self.history()
@@ -214,10 +219,13 @@ class ChatSession:
             turns.pop()  # an answer is always to the last user turn (Think harder keeps one)
         history = apply_system_prompt(turns, settings, preset_for_model(model.name))
         saved = settings.to_dict() if route is None else {**settings.to_dict(), "route": route}
+        params = engine_params(settings, model.n_ctx)
+        if not thinking:  # this turn only; recorded with the answer
+            params["thinking"] = saved["thinking"] = False
         msg = self.store.begin_assistant(self.conversation_id, model.name, saved)
         return AnswerStream(
             history,
-            engine_params(settings, model.n_ctx),
+            params,
             store=self.store,
             message_id=msg.id,
             model=model,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.core.generation_settings import quant_from_name
+from backends.chat_template import has_thinking_switch
 from backends.gguf_check import GGUFError, GGUFHeader, check_gguf
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class FoundModel:
     architecture: str | None = None
     context_length: int | None = None
     has_chat_template: bool = False
+    thinking_switch: bool = False  # its template can turn the thinking off (Qwen3)
     origin: str = ""  # the HF repo, LM Studio publisher/repo or Ollama name:tag
     last_used: float | None = None
     problem: str | None = None  # why the header check refused it, in words
@@ -169,6 +171,7 @@ def read_model(
         architecture=header.architecture if header else None,
         context_length=int(ctx) if isinstance(ctx, int) else None,
         has_chat_template=bool(header and header.chat_template),
+        thinking_switch=has_thinking_switch(header.chat_template if header else None),
         origin=origin,
         problem=problem,
     )

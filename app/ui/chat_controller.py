@@ -202,7 +202,8 @@ class ChatController(StreamHandlers, QObject):
         if not text or self.stream is not None:
             return False
         loaded = self.model_path if self.model_info is not None else None
-        choice = self.router.choose(text, loaded) if self.auto and self.router else None
+        switch = (self.model_info or {}).get("thinking_switch")  # the engine's word on it
+        choice = self.router.choose(text, loaded, switch) if self.auto and self.router else None
         model = self.model if choice is None else self._model_for(choice)
         if model is None:
             self.view.show_banner(
@@ -212,8 +213,8 @@ class ChatController(StreamHandlers, QObject):
             return False
         created = self.conversation_id is None
         try:
-            answer = self.session.send(text, model, force=force,
-                                       route=_route_record(choice))  # fmt: skip
+            answer = self.session.send(text, model, force=force, route=_route_record(choice),
+                                       thinking=choice is None or choice.thinking)  # fmt: skip
         except PromptTooLong as exc:
             self._warn_too_long(text, exc.message)
             return False
@@ -228,7 +229,7 @@ class ChatController(StreamHandlers, QObject):
             self._load_side(choice)
         widget = self._start(answer, model.name)
         if choice is not None:
-            self._mark_route(widget, choice.note, choice.route == "small")
+            self._mark_route(widget, choice.note, choice.can_think_harder)
         self.sig_conversations.emit()
         return True
 
@@ -329,9 +330,9 @@ class ChatController(StreamHandlers, QObject):
         self.n_ctx = int(opts.pop("n_ctx", None) or self.n_ctx)
         self.load_model(choice.side.path, choice.side.name, **opts)
 
-    def _mark_route(self, widget: AssistantMessageWidget, note: str, small: bool) -> None:
+    def _mark_route(self, widget: AssistantMessageWidget, note: str, quick: bool) -> None:
         widget.set_route_note(note)
-        widget.set_can_think_harder(small and self.router is not None)
+        widget.set_can_think_harder(quick and self.router is not None)
         widget.sig_think_harder.connect(self.think_harder)
 
     def think_harder(self, message_id: int) -> None:
@@ -360,8 +361,8 @@ class ChatController(StreamHandlers, QObject):
             msg = saved.get(getattr(w, "message_id", -1))
             route = msg.settings.get("route") if msg is not None else None
             if isinstance(w, AssistantMessageWidget) and isinstance(route, dict):
-                small = route.get("route") == "small" and msg is last
-                self._mark_route(w, str(route.get("note", "")), small)
+                quick = route.get("route") == "small" or route.get("thinking") is False
+                self._mark_route(w, str(route.get("note", "")), quick and msg is last)
 
 
 def _file_label(path: str) -> str | None:
@@ -378,5 +379,8 @@ def _route_record(choice: RouteChoice | None) -> dict[str, Any] | None:
     if choice is None:
         return None
     reason = choice.decision.reason if choice.decision is not None else "think harder"
-    return {"model": choice.side.name, "route": choice.route, "reason": reason,
-            "note": choice.note}  # fmt: skip
+    record: dict[str, Any] = {"model": choice.side.name, "route": choice.route,
+                              "reason": reason, "note": choice.note}  # fmt: skip
+    if not choice.thinking:
+        record["thinking"] = False
+    return record

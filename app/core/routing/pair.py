@@ -5,7 +5,12 @@ least BIG_MIN_B, and at least BIG_RATIO times the small one) among the installed
 parameter counts come from the catalog when the file is one of its quants, else from the
 name ("…-1.5B-…", "14b"). `Router.choose` classifies a prompt and names the side that answers;
 the engine holds one model at a time, so a switch is a reload: the router only switches when
-the other side is needed, and says so (`switch`), so the window can load first. No Qt.
+the other side is needed, and says so (`switch`), so the window can load first.
+
+A model whose chat template has a thinking switch (Qwen3's `enable_thinking`) can answer a
+routine prompt itself, without thinking, at no reload: when the big model has one, routine
+prompts go to it with `thinking=False` and complex ones with thinking, and the small model is
+not used. Such a model is also an Auto choice on its own, with no small model installed. No Qt.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from app.core.routing.classifier import Classifier, Decision, default_classifier
@@ -43,6 +48,7 @@ class ModelSide:
     name: str
     params_b: float
     load_opts: dict[str, Any] = field(default_factory=dict, compare=False)
+    thinking_switch: bool = False  # can answer without thinking (Qwen3's enable_thinking)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,15 @@ class AutoPair:
     def side(self, route: str) -> ModelSide:
         return self.big if route == "big" else self.small
 
+    @property
+    def single(self) -> bool:
+        """One model with a thinking switch plays both sides."""
+        return _same(self.small.path, self.big.path)
+
     def describe(self) -> str:
+        if self.big.thinking_switch:
+            return (f"{self.big.name} without thinking for routine prompts, with thinking for "
+                    "complex ones")  # fmt: skip
         return f"{self.small.name} for routine prompts, {self.big.name} for complex ones"
 
 
@@ -89,20 +103,24 @@ def parameters_b(model: InstalledModel) -> float | None:
 
 def pick_pair(models: Iterable[InstalledModel]) -> AutoPair | None:
     """The smallest model up to SMALL_MAX_B and the largest from BIG_MIN_B (at least
-    BIG_RATIO times bigger), among models that passed the header check; None if no pair."""
+    BIG_RATIO times bigger), among models that passed the header check; without such a pair,
+    the largest model with a thinking switch on its own; None if neither."""
     sized = []
     for m in models:
         if m.problem:
             continue
         b = parameters_b(m)
         if b is not None:
-            sized.append(ModelSide(str(m.path), m.name, b))
+            switch = bool(getattr(m, "thinking_switch", False))
+            sized.append(ModelSide(str(m.path), m.name, b, thinking_switch=switch))
     small = min((s for s in sized if s.params_b <= SMALL_MAX_B), key=lambda s: s.params_b,
                 default=None)  # fmt: skip
     big = max((s for s in sized if s.params_b >= BIG_MIN_B), key=lambda s: s.params_b,
               default=None)  # fmt: skip
     if small is None or big is None or big.params_b < BIG_RATIO * small.params_b:
-        return None
+        solo = max((s for s in sized if s.thinking_switch), key=lambda s: s.params_b,
+                   default=None)  # fmt: skip
+        return AutoPair(solo, solo) if solo is not None else None
     return AutoPair(small, big)
 
 
@@ -115,17 +133,30 @@ class RouteChoice:
     decision: Decision | None
     switch: bool
     note: str  # the plain-text line shown under the answer
+    thinking: bool = True  # False: the big model answers a routine prompt without thinking
+
+    @property
+    def can_think_harder(self) -> bool:
+        """A quick answer (the small model's, or one without thinking) can be asked again."""
+        return self.route == "small" or not self.thinking
 
 
-def route_note(side: ModelSide, route: str, decision: Decision | None) -> str:
-    """ "Answered by X (small model): routine — a rewrite." in a few words."""
-    size = "small" if route == "small" else "big"
+def route_note(side: ModelSide, route: str, decision: Decision | None,
+               thinking: bool = True) -> str:  # fmt: skip
+    """ "Answered by X (small model). Auto: routine, a rewrite." in a few words; a model with
+    a thinking switch says "without thinking" or "with thinking" instead of its size."""
+    if not thinking:
+        how = "without thinking"
+    elif side.thinking_switch:
+        how = "with thinking"
+    else:
+        how = "(small model)" if route == "small" else "(big model)"
     if decision is None:
         why = "Think harder on the answer above"
     else:
         kind = "complex" if decision.complex else "routine"
         why = f"Auto: {kind}, {decision.reason}"
-    return f"Answered by {side.name} ({size} model). {why}."
+    return f"Answered by {side.name} {how}. {why}."
 
 
 class Router:
@@ -135,11 +166,21 @@ class Router:
         self.pair = pair
         self.classifier = classifier or default_classifier()
 
-    def choose(self, text: str, loaded_path: str | None) -> RouteChoice:
+    def choose(self, text: str, loaded_path: str | None,
+               loaded_switch: bool | None = None) -> RouteChoice:  # fmt: skip
+        """`loaded_switch`: the engine's word (load info `thinking_switch`) on the loaded
+        model, which overrides what its file's header said when it is the big model."""
         decision = self.classifier.classify(text)
-        side = self.pair.side(decision.route)
-        return RouteChoice(side, decision.route, decision, not _same(side.path, loaded_path),
-                           route_note(side, decision.route, decision))  # fmt: skip
+        big = self.pair.big
+        if loaded_switch is not None and _same(big.path, loaded_path):
+            big = replace(big, thinking_switch=loaded_switch)
+        route, thinking = decision.route, True
+        side = big if route == "big" else self.pair.small
+        if route == "small" and (big.thinking_switch or self.pair.single):
+            # no reload: the big model answers, without thinking where it can
+            side, route, thinking = big, "big", not big.thinking_switch
+        return RouteChoice(side, route, decision, not _same(side.path, loaded_path),
+                           route_note(side, route, decision, thinking), thinking)  # fmt: skip
 
     def think_harder(self, loaded_path: str | None) -> RouteChoice:
         """Ask the big model again."""
