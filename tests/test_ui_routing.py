@@ -1,5 +1,7 @@
 """Auto routing in the real window, offscreen, with two scripted models through the real engine
-process: the "1.5B" answers "The answer is 4.", the "14B" answers "The answer is 5."."""
+process: the "1.5B" answers "The answer is 4.", the "14B" answers "The answer is 5."; and a lone
+scripted model with Qwen3's real template (a thinking switch) answering routine prompts without
+thinking."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from app.core.model_discovery import read_model
 from app.ui.assistant_message import AssistantMessageWidget
 from app.ui.main_window import MainWindow
 from app.ui.theme import apply_theme
-from scripted import ANSWER5_TEXT, ANSWER_TEXT, write_scripted_gguf
+from scripted import ANSWER5_TEXT, ANSWER_TEXT, QWEN3_TEMPLATE, THINK_TEXT, write_scripted_gguf
 
 pytest.importorskip("llama_cpp")
 
@@ -93,3 +95,52 @@ def test_auto_sends_routine_to_the_small_model_complex_to_the_big_and_think_hard
     w.controller.open_conversation(cid)
     notes = [m.route_note.text() for m in w.chat.messages if isinstance(m, AssistantMessageWidget)]
     assert len(notes) == 4 and all(n.startswith("Answered by") for n in notes)
+
+
+@pytest.fixture
+def qwen3_window(qtbot, tmp_path):
+    """One scripted model with Qwen3's real chat template (a thinking switch), nothing else."""
+    from app.core.engine import EngineClient
+
+    model = write_scripted_gguf(tmp_path / "Scripted-Qwen3-8B.gguf", "qwen3", QWEN3_TEMPLATE)
+    apply_theme(QApplication.instance(), dark=False)
+    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), EngineClient(load_timeout_s=120),
+                   n_ctx=4096)  # fmt: skip
+    qtbot.addWidget(w)
+    w.discovery = lambda: [read_model(model, "added")]
+    w.show()
+    w.refresh_auto()
+    qtbot.waitUntil(lambda: w.composer.model_choice.isVisible(), timeout=WAIT_MS)
+    yield w
+    w.close()
+    w.store.close()
+
+
+def test_auto_with_a_thinking_switch_answers_routine_prompts_without_thinking(qwen3_window, qtbot):
+    w = qwen3_window
+    assert "Scripted-Qwen3-8B without thinking for routine prompts" in (
+        w.composer.model_choice.toolTip()
+    )
+    w.composer.model_choice.setCurrentIndex(1)  # Auto
+    routine = ask(qtbot, w, "Translate 'good morning' into French.")
+    assert routine.answer.toPlainText().strip() == ANSWER_TEXT
+    assert routine.thinking_text().strip() == "" and not routine.thinking.isVisible()
+    assert routine.route_note.text().startswith("Answered by Scripted-Qwen3-8B without thinking")
+    assert routine.think_harder_button.isVisible()
+    loads = w.controller.load_job  # the one load, before the first answer
+
+    qtbot.mouseClick(routine.think_harder_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=WAIT_MS)
+    harder = w.chat.last_assistant()
+    assert harder is not routine and harder.thinking_text().strip() == THINK_TEXT
+    assert harder.answer.toPlainText().strip() == ANSWER_TEXT
+    assert "with thinking. Think harder" in harder.route_note.text()
+
+    hard = ask(qtbot, w, "Prove that the square root of 3 is irrational, step by step.")
+    assert hard.thinking_text().strip() == THINK_TEXT
+    assert "with thinking. Auto: complex" in hard.route_note.text()
+    assert w.controller.load_job == loads  # the same model all along: no reload
+
+    messages = [m for m in w.store.messages(w.controller.conversation_id) if m.role == "assistant"]
+    assert [m.settings.get("thinking") for m in messages] == [False, None, None]
+    assert [bool(m.thinking.strip()) for m in messages] == [False, True, True]
