@@ -163,3 +163,18 @@ def test_cli_version_and_a_closed_pipe_end_quietly(scripted_models):
     _, err = proc.communicate(timeout=120)
     assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
     assert proc.returncode == 0
+
+
+def test_chat_no_thinking_answers_at_once_on_a_model_with_the_switch(tmp_path):
+    from scripted import QWEN3_TEMPLATE, write_scripted_gguf
+
+    model = write_scripted_gguf(tmp_path / "qwen3.gguf", "qwen3", QWEN3_TEMPLATE)
+    out = run_cli("chat", "--json", "--no-thinking", "--model", str(model), "What is 2+2?")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert events[0]["info"]["thinking_switch"] is True
+    assert "".join(e["thinking"] for e in events if e["event"] == "delta") == ""
+    assert "".join(e["answer"] for e in events if e["event"] == "delta") == ANSWER_TEXT
+    assert events[-1]["thinking_tokens"] == 0
+    thinks = run_cli("chat", "--model", str(model), "What is 2+2?")
+    assert thinks.stdout.strip() == ANSWER_TEXT and THINK_TEXT in thinks.stderr

@@ -49,6 +49,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--thinking-budget", type=int, default=None, metavar="TOKENS",
                    help="stop thinking after this many tokens and answer")  # fmt: skip
+    p.add_argument("--no-thinking", action="store_true",
+                   help="answer without thinking where the model's chat template can (Qwen3's "
+                   "enable_thinking); other models think as usual")  # fmt: skip
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object per event")
     p.set_defaults(run=run)
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         params = {"temperature": args.temperature, "top_p": args.top_p,
                   "max_tokens": args.max_tokens, "thinking_budget": args.thinking_budget,
                   "answer_reserve": args.answer_reserve, "seed": args.seed}  # fmt: skip
+        if getattr(args, "no_thinking", False):
+            params["thinking"] = False
         answer = AnswerStream([{"role": "user", "content": question}], params,
                               model=runner.model)  # fmt: skip
 
