@@ -56,6 +56,7 @@ def test_auto_sends_routine_to_the_small_model_complex_to_the_big_and_think_hard
 ):
     w = auto_window
     assert "Scripted-R1-1.5B" in w.composer.model_choice.toolTip()
+    assert w.composer.model_choice.itemText(1) == "Auto: small or big"
     w.composer.model_choice.setCurrentIndex(1)  # Auto
     assert w.controller.auto
 
@@ -121,6 +122,7 @@ def test_auto_with_a_thinking_switch_answers_routine_prompts_without_thinking(qw
     assert "Scripted-Qwen3-8B without thinking for routine prompts" in (
         w.composer.model_choice.toolTip()
     )
+    assert w.composer.model_choice.itemText(1) == "Auto: think when needed"
     w.composer.model_choice.setCurrentIndex(1)  # Auto
     routine = ask(qtbot, w, "Translate 'good morning' into French.")
     assert routine.answer.toPlainText().strip() == ANSWER_TEXT

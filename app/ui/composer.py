@@ -36,6 +36,8 @@ BUDGET_TIP = (
     "Cap on thinking tokens per answer: when reached, the model stops thinking and "
     "answers from what it has."
 )
+AUTO_LABEL = "Auto: small or big"
+AUTO_SWITCH_LABEL = "Auto: think when needed"  # one model that can answer without thinking
 
 
 class Composer(QFrame):
@@ -72,7 +74,7 @@ class Composer(QFrame):
         )
         self.model_choice = QComboBox(self)  # shown when a small and a big model are installed
         self.model_choice.addItem("Loaded model", False)
-        self.model_choice.addItem("Auto: small or big", True)
+        self.model_choice.addItem(AUTO_LABEL, True)
         self.model_choice.currentIndexChanged.connect(
             lambda i: self.sig_auto_changed.emit(bool(self.model_choice.itemData(i)))
         )
@@ -145,8 +147,10 @@ class Composer(QFrame):
         if not can:
             self.answer_now_button.hide()
 
-    def set_auto_available(self, description: str | None) -> None:
-        """Offer Auto (with `description`: which models it uses), or hide it (None)."""
+    def set_auto_available(self, description: str | None, switch: bool = False) -> None:
+        """Offer Auto (with `description`: which models it uses; `switch`: its big model can
+        answer without thinking, Qwen3), or hide it (None)."""
+        self.model_choice.setItemText(1, AUTO_SWITCH_LABEL if switch else AUTO_LABEL)
         self.model_choice.setVisible(description is not None)
         self.model_choice.setToolTip(
             f"Auto routes each prompt: {description}" if description else ""

@@ -394,7 +394,10 @@ class MainWindow(QMainWindow):
 
         def found(pair: Any) -> None:
             self.controller.set_auto_pair(pair)
-            self.composer.set_auto_available(pair.describe() if pair is not None else None)
+            if pair is None:
+                self.composer.set_auto_available(None)
+            else:
+                self.composer.set_auto_available(pair.describe(), pair.big.thinking_switch)
 
         task = Task(find, self)
         task.sig_result.connect(found)
