@@ -185,3 +185,14 @@ def test_ollama_is_asked_with_think_false(server):
 def test_the_template_test_data_says_where_it_comes_from():
     readme = (Path(__file__).parent / "data" / "templates" / "README.md").read_text()
     assert "huggingface.co/Qwen/Qwen3-0.6B" in readme and "Qwen3-0.6B.jinja" in readme
+
+
+def test_ponders_own_server_takes_enable_thinking_false_as_vllm_does():
+    from app.serve.openai_api import parse_chat
+
+    body = {"model": "Qwen3-8B", "messages": QUESTION}
+    assert "thinking" not in parse_chat(body).params
+    off = parse_chat({**body, "chat_template_kwargs": {"enable_thinking": False}})
+    assert off.params["thinking"] is False
+    on = parse_chat({**body, "chat_template_kwargs": {"enable_thinking": True}})
+    assert "thinking" not in on.params

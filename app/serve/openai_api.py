@@ -4,8 +4,10 @@ a completion, a streamed chunk and usage.
 Thinking goes out as `reasoning_content` (vLLM's and SGLang's reasoning parsers) and, with
 the same text, `reasoning` (newer vLLM), never inside `content`. Extension: `thinking_budget`
 (tokens of thinking before the model must answer, as Ponder's budget; 0 or null: none) and
-`answer_reserve` (context kept for the answer). Sampling defaults are the model family's
-(DeepSeek's 0.6 / 0.95 for R1). Earlier assistant turns go back without their reasoning.
+`answer_reserve` (context kept for the answer). `chat_template_kwargs: {"enable_thinking":
+false}` (as vLLM and SGLang take it for Qwen3) answers without thinking where the model's
+template has that switch. Sampling defaults are the model family's (DeepSeek's 0.6 / 0.95
+for R1). Earlier assistant turns go back without their reasoning.
 """
 
 from __future__ import annotations
@@ -146,6 +148,9 @@ def parse_chat(body: Any) -> ChatCall:
         "answer_reserve": preset.answer_reserve if reserve is None else reserve,
         "seed": seed,
     }
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False:
+        params["thinking"] = False
     return ChatCall(model.strip(), read_messages(body.get("messages")), params,
                     read_stops(body.get("stop")), stream,
                     bool(isinstance(options, dict) and options.get("include_usage")))  # fmt: skip
