@@ -19,6 +19,7 @@ from app.core.downloads import (
     PlanFinished,
     Progress,
     Retrying,
+    RetryPolicy,
     Verifying,
     download,
     installed_models,
@@ -185,6 +186,49 @@ def test_cancel_can_delete_the_partial_data(hub, hf_cache):
     assert result.status == "cancelled"
     assert not list(hf_cache.glob("*/blobs/*"))
     assert installed_models(hf_cache) == []
+
+
+@pytest.mark.parametrize("how", ["cancel", "pause"])
+def test_cancel_while_the_server_stalls_mid_body_is_at_once_and_the_data_resumes(
+    hub, hf_cache, how
+):
+    import threading
+
+    size, stalled_at = 4 * MB, 2 * MB  # past the first 1 MiB chunk: one flushed, one held
+    hub.add_repo(REPO, {GGUF: payload(size)})
+    hub.stall_next(seconds=60, after=stalled_at)  # the server goes silent mid-body
+    policy = RetryPolicy(attempts=3, base_delay_s=0.01, stall_timeout_s=30.0)  # as shipped
+    control = DownloadControl()
+    plan = plan_download(REPO, (GGUF,), endpoint=hub.url, cache_dir=hf_cache, token=False)
+    results: list = []
+    worker = threading.Thread(target=lambda: results.append(
+        download(plan, endpoint=hub.url, cache_dir=hf_cache, token=False, policy=policy,
+                 control=control)))  # fmt: skip
+    worker.start()
+    deadline = time.monotonic() + 20
+    while hub.bytes_sent < stalled_at and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # the client has read all of it and waits on the silent socket
+    assert hub.bytes_sent == stalled_at and worker.is_alive()
+    t0 = time.monotonic()
+    control.cancel() if how == "cancel" else control.pause()
+    worker.join(timeout=10)
+    took = time.monotonic() - t0
+    assert not worker.is_alive() and took < 2.0, f"{how} took {took:.2f} s"
+    [result] = results
+    assert result.status == ("cancelled" if how == "cancel" else "paused")
+    [part] = (hf_cache / "models--unsloth--Tiny-R1-GGUF" / "blobs").glob("*.incomplete")
+    assert part.stat().st_size == stalled_at  # every byte that arrived is on disk
+    assert not is_installed(plan, hf_cache)
+
+    hub.reset_counters()  # the stalled answer stays silent: later bytes are the resume's
+    control.reset()
+    events: list = []
+    result = download(plan, endpoint=hub.url, cache_dir=hf_cache, token=False, policy=FAST,
+                      control=control, on_event=events.append)  # fmt: skip
+    assert result.status == "complete" and is_installed(plan, hf_cache, verify=True)
+    assert [e.resumed_from for e in events if isinstance(e, FileStarted)] == [stalled_at]
+    assert hub.bytes_sent == size - stalled_at
 
 
 CHILD = """

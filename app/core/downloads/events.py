@@ -2,13 +2,19 @@
 
 The downloader runs in the caller's thread and calls `on_event(event)` for each event; a
 GUI wraps it in a worker thread and forwards the events. `DownloadControl` is the only
-object another thread touches: `pause()` and `cancel()` are checked between chunks.
+object another thread touches: `pause()` and `cancel()` are checked between chunks, and
+they also run the transfer's interrupt (`interrupting`), which shuts its socket from the
+asking thread: a read blocked on a stalled server returns at once, not after the stall
+timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -96,17 +102,41 @@ class DownloadControl:
         self._stop = threading.Event()
         self._cancel = False
         self._delete_partial = False
+        self._interrupts: list[Callable[[], None]] = []
 
     def pause(self) -> None:
-        """Stop after the current chunk, keeping partial data for a later resume."""
+        """Stop now (a transfer in progress is interrupted), keeping partial data for a
+        later resume."""
         self._stop.set()
+        self._interrupt()
 
     def cancel(self, delete_partial: bool = False) -> None:
-        """Stop after the current chunk; with `delete_partial`, remove the partial files."""
+        """Stop now; with `delete_partial`, remove the partial files."""
         with self._lock:
             self._cancel = True
             self._delete_partial = self._delete_partial or delete_partial
         self._stop.set()
+        self._interrupt()
+
+    @contextlib.contextmanager
+    def interrupting(self, interrupt: Callable[[], None]) -> Iterator[None]:
+        """While inside, a pause or cancel also calls `interrupt` (on the thread that asks;
+        it may run twice): the transfer gives it a way to end a blocked read."""
+        with self._lock:
+            self._interrupts.append(interrupt)
+        try:
+            if self._stop.is_set():  # asked before the interrupt was there
+                _call(interrupt)
+            yield
+        finally:
+            with self._lock:
+                self._interrupts.remove(interrupt)
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            interrupts = list(self._interrupts)
+        for interrupt in interrupts:
+            _call(interrupt)
 
     def reset(self) -> None:
         """Clear the flags so the same control can run (resume) the download again."""
@@ -132,6 +162,13 @@ class DownloadControl:
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds` (a retry back-off); True when a stop was requested meanwhile."""
         return self._stop.wait(seconds)
+
+
+def _call(interrupt: Callable[[], None]) -> None:
+    try:
+        interrupt()
+    except Exception:  # a failed interrupt leaves the stall timeout to end the read
+        logging.getLogger(__name__).exception("interrupting the transfer failed")
 
 
 class SpeedMeter:

@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,8 @@ def _transfer(
                 check_answer(resp, file, commit, url, hops)
                 if not _accept(resp, file, out, state, hooks):
                     continue
-                _receive(resp, file, out, state, control, hooks)
+                with control.interrupting(lambda: shut_socket(resp)):
+                    _receive(resp, file, out, state, control, hooks)
             if state.have < file.size:
                 raise httpx2.RemoteProtocolError(
                     f"the answer ended at {state.have} of {file.size} bytes"
@@ -186,6 +188,8 @@ def _transfer(
                 raise
             if not is_transient(exc):
                 raise
+            if control.stop_requested:  # Pause or Cancel shut the socket: no retry
+                raise _Stopped from None
             _count_failure(file, state, start, policy, control, hooks, exc)
     return state.have, state.hasher
 
@@ -316,6 +320,17 @@ def _follow(
         yield resp, hops
     finally:
         resp.close()
+
+
+def shut_socket(resp: Any) -> None:
+    """End the response's connection from another thread: a read blocked on a stalled
+    server returns at once (closing the socket would not wake it; shutdown does). The
+    read then fails as a dropped connection, and the bytes written so far stay on disk."""
+    stream = getattr(resp, "extensions", {}).get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # already closed
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # also for TLS, under its layer
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
