@@ -1,14 +1,19 @@
 """Chat UX details from issue #18, offscreen: disabled primary buttons look disabled, the
 window's small promises (Ctrl+N focuses the composer, F2 renames in a full-size editor,
-search looks into the thinking), and stale status-bar state after a model switch."""
+search looks into the thinking), stale status-bar state after a model switch, and a restart
+that reopens the last chat and reloads (or, above 8 GB, offers) the last model."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from app.ui import theme
+from app.ui.session_restore import BIG_MODEL_BYTES as BIG
 from app.ui.theme import apply_theme
 
 
@@ -102,6 +107,83 @@ def test_a_restart_reopens_the_last_chat_and_reloads_the_last_model(
     assert client.load_opts[0]["n_ctx"] == 4096 and client.load_opts[0]["n_gpu_layers"] == 0
     assert w.model_label.text().startswith("Tiny R1")
     assert w.meter.label.text().endswith("/ 4,096")
+    _close(w)
+
+
+def _last_session_with(qtbot, db, model: str) -> int:
+    """A first run: `model` loaded and one question answered; returns the chat's id."""
+    from app.ui.scripted_engine import Script
+
+    w = _window(qtbot, db, RecordingClient(Script(answer=["Four."])))
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+        w.load_model_with(model, {"n_ctx": 4096, "n_gpu_layers": 0}, {"name": "Big R1"})
+    w.send("What is 2 + 2?")
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
+    chat = w.controller.conversation_id
+    assert chat is not None
+    _close(w)
+    return chat
+
+
+def _pretend_size(monkeypatch, path: str, size: int) -> None:
+    """The size lookup says `path` has `size` bytes (no 8 GB file is written)."""
+    import app.ui.session_restore as session_restore
+
+    real = session_restore.os.path.getsize
+    monkeypatch.setattr(session_restore.os.path, "getsize",
+                        lambda p: size if os.fspath(p) == path else real(p))  # fmt: skip
+
+
+def test_a_restart_offers_a_big_model_and_loads_it_only_when_asked(
+    qtbot, tmp_path, scripted_models, monkeypatch
+):
+    from app.ui.session_restore import BIG_MODEL_BYTES
+
+    model = str(scripted_models.preopen)
+    db = tmp_path / "chats.sqlite3"
+    chat = _last_session_with(qtbot, db, model)
+    _pretend_size(monkeypatch, model, 9 * 10**9)
+    assert BIG_MODEL_BYTES < 9 * 10**9
+
+    client = RecordingClient()
+    w = _window(qtbot, db, client)  # "restart"
+    loads: list = []
+    w.controller.sig_loading.connect(loads.append)
+    did = w.restore_session()
+    assert did == "chat reopened, offered Big R1"
+    assert w.controller.conversation_id == chat and len(w.chat.messages) == 2
+    banner = w.chat.banner
+    assert banner is not None
+    qtbot.waitUntil(lambda: banner.isVisibleTo(w), timeout=2_000)
+    assert banner.label.text() == "Last time you used Big R1 (9.0 GB). Load it again?"
+    qtbot.wait(300)  # nothing loads while the offer waits
+    assert client.loads == [] and loads == [] and w.controller.model_info is None
+    assert w.model_label.text() == "No model loaded"
+
+    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000) as loaded:
+        qtbot.mouseClick(banner.buttons["Load it"], Qt.MouseButton.LeftButton)
+    assert loaded.args[0] and client.loads == [model]
+    assert client.load_opts[0]["n_ctx"] == 4096 and client.load_opts[0]["n_gpu_layers"] == 0
+    assert w.model_label.text().startswith("Big R1") and w.chat.banner is None
+    _close(w)
+
+
+@pytest.mark.parametrize(("size", "offered"), [(BIG, False), (BIG + 1, True)])
+def test_the_offer_starts_above_8_gb(qtbot, tmp_path, scripted_models, monkeypatch, size,
+                                     offered):  # fmt: skip
+    model = str(scripted_models.preopen)
+    db = tmp_path / "chats.sqlite3"
+    _last_session_with(qtbot, db, model)
+    _pretend_size(monkeypatch, model, size)
+    client = RecordingClient()
+    w = _window(qtbot, db, client)
+    if offered:
+        did = w.restore_session()
+    else:
+        with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
+            did = w.restore_session()
+    assert ("offered Big R1" in did) is offered and ("reloading Big R1" in did) is not offered
+    assert client.loads == ([] if offered else [model])
     _close(w)
 
 
