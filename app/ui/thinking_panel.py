@@ -42,6 +42,8 @@ from app.ui.safe_text import (
 )
 
 PROSE_BLOCK = 1_500  # characters of a streamed paragraph before it is shown in pieces
+# A piece's block carries, as its user state, the number of spaces it was shown without
+# (0: a display-only break with nothing removed); other blocks have Qt's -1.
 SENTENCE_ENDS = (".", "!", "?", ":", ";")
 LIVE_HEIGHT = 220  # the live panel shows the last lines, scrolling
 OPEN_HEIGHT = 360  # at most this tall when opened after the fact
@@ -62,6 +64,31 @@ def _count(n: int) -> str:
 def _duration(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
+def written_text(cursor: QTextCursor) -> str:
+    """The selected text as it was written: the display-only breaks between the pieces of a
+    long streamed paragraph become the spaces they replaced, and nothing else."""
+    start, end = cursor.selectionStart(), cursor.selectionEnd()
+    block = cursor.document().findBlock(start)
+    out: list[str] = []
+    while block.isValid() and block.position() <= end:
+        at = block.position()
+        if out:  # the break before this block was selected too
+            state = block.userState()
+            out.append(" " * state if state >= 0 else "\n")
+        out.append(block.text()[max(start, at) - at : min(end, at + block.length() - 1) - at])
+        block = block.next()
+    return unsoften("".join(out))
+
+
+class ThinkingBody(QPlainTextEdit):
+    """The live thinking: a copied selection gives the text as written."""
+
+    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 - Qt's name
+        data = QMimeData()
+        data.setText(written_text(self.textCursor()))
+        return data
 
 
 class MathThinkingView(QTextBrowser):
@@ -107,7 +134,7 @@ class ThinkingPanel(QFrame):
         self.header.setCursor(Qt.CursorShape.PointingHandCursor)
         self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.header.clicked.connect(self.toggle)
-        self.body = QPlainTextEdit(self)
+        self.body = ThinkingBody(self)
         self.body.setObjectName("ThinkingBody")
         self.body.setReadOnly(True)
         self.body.setFrameShape(QFrame.Shape.NoFrame)
@@ -142,7 +169,7 @@ class ThinkingPanel(QFrame):
 
     # -- streaming -----------------------------------------------------------------------
     def start(self) -> None:
-        self.live, self._t0, self.tokens = True, time.monotonic(), 0
+        self.live, self._t0 = True, time.monotonic()  # tokens counted before (blank) stay
         self._math_shown = False
         self.show()
         self.set_open(True)
@@ -167,14 +194,26 @@ class ThinkingPanel(QFrame):
         self._shown += len(text)
         if room > 0:
             self._cursor.movePosition(QTextCursor.MoveOperation.End)
+            line = self._cursor.blockNumber()
             break_long_line(self._cursor)
+            if self._cursor.blockNumber() != line:
+                self._cursor.block().setUserState(0)  # a display-only break
             block = self._cursor.block()
             if block.length() > PROSE_BLOCK and block.text().rstrip().endswith(SENTENCE_ENDS):
                 # Qt lays the whole last paragraph out again on every append: a long
                 # paragraph is shown in pieces at sentence ends (display only; copying
                 # and saving use the text as written)
                 self._cursor.insertBlock()
-            self._cursor.insertText(self._softener.feed(text[:room]) + (" …" * (len(text) > room)))
+                self._cursor.block().setUserState(0)
+            shown = self._softener.feed(text[:room]) + (" …" * (len(text) > room))
+            block = self._cursor.block()
+            if block.userState() >= 0 and block.length() == 1:
+                # a piece starts at its sentence, without the space before it (kept in the
+                # block's state: a copied selection gives it back)
+                lead = len(shown) - len(shown.lstrip(" "))
+                block.setUserState(block.userState() + lead)
+                shown = shown[lead:]
+            self._cursor.insertText(shown)
 
     def set_tokens(self, tokens: int) -> None:
         self.tokens = tokens
@@ -222,7 +261,9 @@ class ThinkingPanel(QFrame):
 
     def _typeset(self) -> None:
         """Show the finished thinking with its math typeset, if it has any."""
-        text = self.body.toPlainText()
+        whole = QTextCursor(self.body.document())
+        whole.select(QTextCursor.SelectionType.Document)
+        text = soften(written_text(whole))  # the pieces of a long paragraph joined again
         self._math_shown = False
         if find_math(text):
             if self.math_view is None:
