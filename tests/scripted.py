@@ -82,6 +82,12 @@ def script(kind: str) -> list[list[str]]:
         return [[*head, *LOOP, LOOP[0]], tail]
     if kind == "euro_loop":  # thinks "Hmm,€ let me check again." forever, 8 tokens a lap
         return [[*head, *EURO_LOOP, EURO_LOOP[0]], tail]
+    if kind == "no_think":  # a non-reasoning model (Gemma-like): answers, no think tags
+        return [[ASSISTANT, *ANSWER, EOS]]
+    if kind == "blank_think":  # an empty think block (whitespace only), then the answer
+        return [[ASSISTANT, "<think>", "<0x0A>", "</think>", "\n\n", *ANSWER, EOS]]
+    if kind == "blank_never":  # opens a think block and writes only newlines (max_tokens)
+        return [[ASSISTANT, "<think>", "<0x0A>", "<0x0A>"]]
     raise ValueError(kind)
 
 

@@ -163,3 +163,24 @@ def test_reload_engine_keeps_the_plans_settings(open_window, qtbot, scripted_mod
     info = again.args[0]
     assert w.bridge.client.pid != old_pid
     assert info["n_ctx"] == 2048 and info["n_gpu_layers"] == 0
+
+
+def test_a_failed_load_says_so_in_the_status_bar_not_engine_stopped(
+    open_window, qtbot, scripted_models
+):
+    w = open_window()
+    bad = scripted_models.corrupt["not_gguf"]
+    with qtbot.waitSignal(w.controller.sig_model, timeout=LOAD_MS) as failed:
+        w.controller.load_model(str(bad))
+    assert failed.args == [None]
+    status = w.model_label.text()
+    assert status.startswith(f"{bad.stem} did not load: it could not be opened.")
+    assert "Try again, or choose another model" in status and "Engine stopped" not in status
+    card = w.chat.banner
+    assert card is not None and card.reload_button.text() == "Try again"
+    with qtbot.waitSignal(w.controller.sig_model, timeout=LOAD_MS) as again:
+        qtbot.mouseClick(card.reload_button, Qt.MouseButton.LeftButton)  # still not a model
+    assert again.args == [None] and "did not load" in w.model_label.text()
+    with qtbot.waitSignal(w.controller.sig_model, timeout=LOAD_MS) as loaded:
+        w.controller.load_model(str(scripted_models.preopen))
+    assert loaded.args[0] and w.model_label.text().startswith("r1-preopen")

@@ -120,20 +120,22 @@ class AssistantMessageWidget(QFrame):
 
     # -- streaming -----------------------------------------------------------------------
     def begin(self, thinking_open: bool = True) -> None:
+        """The answer starts; the panel opens only when the prompt opened the thinking (the
+        engine says so) or thinking text arrives: a model that does not reason gets none."""
         self.streaming = True
         if thinking_open and not self.thinking.live:
             self.thinking.start()
 
     def add_thinking(self, text: str, tokens: int) -> None:
-        if not self.thinking.live and not self._answer_started:
+        if not self.thinking.live and not self._answer_started and text.strip():
             self.thinking.start()
         self.thinking.append(text, tokens)
 
     def add_answer(self, text: str, tokens: int) -> None:
-        if not self._answer_started:
+        if text and not self._answer_started:  # an open tag alone is no answer yet
             self._answer_started = True
             self.thinking.end_thinking()
-            if self.thinking.tokens == 0 and not self.thinking.text():
+            if not self.has_thinking():
                 self.thinking.hide()
         self._answer.append(text)
         self.answer.append_text(text)
@@ -147,14 +149,15 @@ class AssistantMessageWidget(QFrame):
     def finish(self, stop_reason: str, ended_in_thinking: bool, stats: dict) -> None:
         """The stream ended: render Markdown, close the thinking, show actions and stats."""
         self.streaming = False
-        if ended_in_thinking or (self.thinking.live and not self._answer_started):
+        if self.has_thinking() and (
+            ended_in_thinking or (self.thinking.live and not self._answer_started)
+        ):
             self.thinking.stop_inside(stop_reason)
         else:
             self.thinking.end_thinking()
         if stats.get("thinking_tokens"):
             self.thinking.set_tokens(int(stats["thinking_tokens"]))  # the engine's count
-        if self.thinking.tokens == 0 and not self.thinking.text():
-            self.thinking.hide()
+        self.thinking.setVisible(self.has_thinking())  # whitespace only: no panel at all
         text = self.answer_text()
         if text:
             self.answer.set_markdown(text)
@@ -169,7 +172,7 @@ class AssistantMessageWidget(QFrame):
         self.stats.setText(stats_line(stats))
         self.think_harder_button.setVisible(self._can_think_harder)
         self.copy_answer_button.setVisible(bool(self.answer_text()))
-        self.copy_thinking_button.setVisible(bool(self.thinking_text()))
+        self.copy_thinking_button.setVisible(self.has_thinking())
         self.raw_button.setVisible(bool(self.raw_text()))
         self.action_bar.show()
 
@@ -180,13 +183,14 @@ class AssistantMessageWidget(QFrame):
         self.error_card.sig_new_chat.connect(self.sig_new_chat)
         self.error_card.sig_drop_turns.connect(self.sig_drop_turns)
         self._layout.insertWidget(self._layout.indexOf(self.note), self.error_card)
+        self.error_card.show()  # now, not when the layout's queued show runs
 
     def show_saved(self, content: str, thinking: str, raw: str, status: str, stats: dict) -> None:
         """Show a message from the store, saying if it is partial or failed."""
         self._raw = [raw]
         self._answer = [content]
         self._answer_started = bool(content)
-        if thinking:
+        if thinking.strip():
             inside = None if content else ("interrupted" if status == "partial" else "stopped")
             if status == "partial" and stats.get("stop_reason"):
                 inside = None if content else stats["stop_reason"]
@@ -212,6 +216,7 @@ class AssistantMessageWidget(QFrame):
             self.error_card.sig_new_chat.connect(self.sig_new_chat)
             self.error_card.sig_drop_turns.connect(self.sig_drop_turns)
             self._layout.insertWidget(self._layout.indexOf(self.note), self.error_card)
+            self.error_card.show()
         self._show_actions(stats)
 
     # -- actions -------------------------------------------------------------------------
@@ -227,6 +232,10 @@ class AssistantMessageWidget(QFrame):
 
     def thinking_text(self) -> str:
         return self.thinking.text()
+
+    def has_thinking(self) -> bool:
+        """Whether there is any thinking to show (whitespace is none)."""
+        return bool(self.thinking.text().strip())
 
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.answer_text())

@@ -59,6 +59,7 @@ class ChatController(StreamHandlers, QObject):
         self.model_path: str | None = None
         self.load_opts: dict[str, Any] = {"n_gpu_layers": -1}  # kept for Reload engine
         self.load_label: str | None = None  # the name the model list uses for this model
+        self.load_failure: str | None = None  # the kind of error when the last load failed
         self.threads = 0  # the engine's threads from Settings (0: one per physical core)
         self.stream: LiveAnswer | None = None
         self.load_job = 0
@@ -120,6 +121,7 @@ class ChatController(StreamHandlers, QObject):
         is stopped first."""
         self._stop_streaming()
         self.model_path = path
+        self.load_failure = None
         self.load_label = label or _file_label(path)
         self.load_opts = opts or {"n_gpu_layers": -1}
         if self.threads and not path.startswith(("http://", "https://")):
@@ -133,6 +135,7 @@ class ChatController(StreamHandlers, QObject):
             self.sig_request_model.emit()
             return
         self._stop_streaming()
+        self.load_failure = None
         self.view.clear_banner()
         self.sig_loading.emit(os.path.basename(self.model_path))
         self.load_job = self.bridge.reload(self.model_path, n_ctx=self.n_ctx, **self.load_opts)
@@ -141,6 +144,7 @@ class ChatController(StreamHandlers, QObject):
         if job != self.load_job:
             return
         self.model_info = info
+        self.load_failure = None
         self.n_ctx = int(info.get("n_ctx") or self.n_ctx)
         self.view.clear_banner()
         self.view.empty.set_model(self.model_name)
@@ -151,6 +155,7 @@ class ChatController(StreamHandlers, QObject):
         if job != self.load_job:
             return
         self.model_info = None
+        self.load_failure = kind or "internal"  # the status bar says the load failed
         self.sig_model.emit(None)
         from app.ui.message_widgets import ErrorCard
 
@@ -268,7 +273,7 @@ class ChatController(StreamHandlers, QObject):
             if isinstance(earlier, AssistantMessageWidget):
                 earlier.set_can_think_harder(False)
         widget = self.view.add_assistant(msg.id, msg.position, label or self.model_name)
-        widget.begin(True)
+        widget.begin(False)  # the thinking panel waits for the engine's word (started)
         self.view.mark_last_assistant()
         job = self.bridge.generate(answer)
         self.stream = LiveAnswer(job, answer, widget)

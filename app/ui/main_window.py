@@ -541,7 +541,11 @@ class MainWindow(QMainWindow):
                              model_id=meta.get("model_id"), quant=meta.get("quant"))  # fmt: skip
         if info is None:
             self.speed_label.setText("")
-            if self.controller.model_path:
+            c = self.controller
+            if c.model_path and c.load_failure:  # the load failed: the engine did not crash
+                self.model_label.set_failed(c.load_label or os.path.basename(c.model_path),
+                                            c.load_failure)  # fmt: skip
+            elif c.model_path:
                 self.model_label.setText("Engine stopped — Reload engine to continue")
             else:
                 self.model_label.set_none()

@@ -70,6 +70,16 @@ class _Bar(QWidget):
         p.end()
 
 
+# why a load failed, by the engine's error kind, for the status bar (the chat has the details)
+LOAD_FAILED_WHY = {
+    "bad_model": "it could not be opened",
+    "out_of_memory": "not enough memory",
+    "engine_crashed": "the engine stopped while loading it",
+    "engine_hung": "the engine stopped responding",
+    "bad_request": "the engine refused the settings",
+}
+
+
 class ModelLabel(QLabel):
     """Model name · quant · engine, or what is happening to the model."""
 
@@ -83,6 +93,11 @@ class ModelLabel(QLabel):
 
     def set_loading(self, name: str) -> None:
         self.setText(f"Loading {name}…")
+
+    def set_failed(self, name: str, kind: str) -> None:
+        """A load failed (the engine is fine): what happened and what to do."""
+        why = LOAD_FAILED_WHY.get(kind, "the engine reported a problem")
+        self.setText(f"{name} did not load: {why}. Try again, or choose another model.")
 
     def set_model(self, name: str, quant: str | None, engine: str | None) -> None:
         self.setText(" · ".join(x for x in (name, quant, engine) if x))
