@@ -16,6 +16,7 @@ once per finished message, never per token: at most BUDGET_S at once, the rest o
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import threading
@@ -23,7 +24,9 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, QRectF, QRegularExpression, Qt, QTimer, QUrl
 from PySide6.QtGui import (
@@ -93,19 +96,62 @@ _cache: OrderedDict[tuple, Rendered | None] = OrderedDict()
 _loader: threading.Thread | None = None
 
 
-def _shallow(style: object) -> dict:
-    """A style's fields, not copied deeply: ziamath only reads its top-level values."""
-    return dict(vars(style))
+def _merged(attrib: dict, parent: dict) -> dict:
+    """`ChainMap(attrib, parent)` as one dict: parse_style only reads it, and a ChainMap's
+    lookups are Python code run ~70 times a formula."""
+    return {**parent, **attrib}
+
+
+def _height_nostretch(self: Any, line: list, **kwargs: Any) -> tuple[float, float]:
+    """ziamath's Mrow._get_height_nostretch with the child copied by `copy.deepcopy` (C code)
+    instead of serialising it to XML text and parsing it back."""
+    from ziamath.nodes.mnode import Mnode
+    from ziamath.nodes.nodetools import elementtext
+
+    ymax, ymin = -9999.0, 9999.0
+    kwargs["nostretch"] = True  # children leave stretchy operators out of their box
+    for child in line:
+        if child.tag == "mo" and elementtext(child) == "":
+            continue
+        node = Mnode.fromelement(copy.deepcopy(child), parent=self, **kwargs)
+        ymax, ymin = max(ymax, node.bbox.ymax), min(ymin, node.bbox.ymin)
+    return ymin, ymax
+
+
+def _memoised_size_px(size_px: Callable[..., float]) -> Callable[..., float]:
+    """Mnode.size_px remembered per (size, font size): it builds two dicts and parses a
+    string per call, ~100 calls a formula, for a handful of distinct answers."""
+    memo: dict[tuple[Any, float], float] = {}
+
+    def cached(self: Any, size: Any, fontsize: float | None = None) -> float:
+        key = (size, self.glyphsize if fontsize is None else fontsize)
+        if key not in memo:
+            memo[key] = size_px(self, *key)
+        return memo[key]
+
+    return cached
+
+
+ORIGINALS: dict[str, Any] = {}  # what _load replaced, for tests that compare the drawing
 
 
 def _load() -> None:
     import ziamath  # reads its font: ~0.4 s, on a thread so the window never waits
     import ziamath.styles
+    from ziamath.nodes.mnode import Mnode
+    from ziamath.nodes.mrow import Mrow
 
     ziamath.config.svg2 = False  # plain paths: QtSvg (SVG Tiny) draws no <symbol>/<use href>
-    # parse_style deep-copies the parent's style (dataclasses.asdict) for every node: a third
-    # of the time; the same SVG for every formula of the set (tests/test_math_render.py).
-    setattr(ziamath.styles, "asdict", _shallow)  # noqa: B010 - typed as dataclasses.asdict
+    # Typesetting time halves with these four (bench/math_render.py: median 6.5 -> 3.7 ms of
+    # CPU a formula on a busy machine), drawing the same SVG for every formula of the set
+    # (tests/test_math_render.py). parse_style deep-copied the parent's style
+    # (dataclasses.asdict) for every node: vars() is enough, as _merged copies it.
+    ORIGINALS.update(asdict=ziamath.styles.asdict, ChainMap=ziamath.styles.ChainMap,
+                     size_px=Mnode.size_px, nostretch=Mrow._get_height_nostretch)  # fmt: skip
+    setattr(ziamath.styles, "asdict", vars)  # noqa: B010 - typed as dataclasses.asdict
+    setattr(ziamath.styles, "ChainMap", _merged)  # noqa: B010 - typed as a class
+    setattr(Mnode, "size_px", _memoised_size_px(Mnode.size_px))  # noqa: B010
+    setattr(Mrow, "_get_height_nostretch", _height_nostretch)  # noqa: B010
 
 
 def ready(wait: bool = False) -> bool:
