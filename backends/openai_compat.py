@@ -7,10 +7,10 @@ field (`reasoning_content`, `reasoning`, Ollama's `thinking`) is wrapped in
 `<think>…</think>`, so the client's one splitter handles every server; plain `<think>` text
 in `content` passes through. A chat without thinking asks for it the servers' way:
 `chat_template_kwargs: {"enable_thinking": false}` (vLLM, SGLang, llama-server pass it to
-the model's template) or Ollama's `think: false`. Cancel closes the socket at once. HTTP and network failures
-become EngineFailure with words a person can act on. TLS certificates are verified unless
-the user turns that off for a server. The API key arrives in the `load` command, lives only
-in memory, and is never logged or echoed in a message.
+the model's template) or Ollama's `think: false`. Cancel closes the socket at once. HTTP
+and network failures become EngineFailure with words a person can act on. TLS certificates
+are verified unless the user turns that off for a server. The API key arrives in the `load`
+command, lives only in memory, and is never logged or echoed in a message.
 """
 
 from __future__ import annotations
