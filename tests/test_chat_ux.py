@@ -77,21 +77,27 @@ def _close(w) -> None:
     w.store.close()
 
 
-def test_a_restart_reopens_the_last_chat_and_reloads_the_last_model(
-    qtbot, tmp_path, scripted_models
-):
+def _last_session_with(qtbot, db, model: str, name: str = "Big R1") -> int:
+    """A first run: `model` loaded and one question answered; returns the chat's id."""
     from app.ui.scripted_engine import Script
 
-    model = str(scripted_models.preopen)
-    db = tmp_path / "chats.sqlite3"
     w = _window(qtbot, db, RecordingClient(Script(answer=["Four."])))
     with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
-        w.load_model_with(model, {"n_ctx": 4096, "n_gpu_layers": 0}, {"name": "Tiny R1"})
+        w.load_model_with(model, {"n_ctx": 4096, "n_gpu_layers": 0}, {"name": name})
     w.send("What is 2 + 2?")
     qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
     chat = w.controller.conversation_id
     assert chat is not None
     _close(w)
+    return chat
+
+
+def test_a_restart_reopens_the_last_chat_and_reloads_the_last_model(
+    qtbot, tmp_path, scripted_models
+):
+    model = str(scripted_models.preopen)
+    db = tmp_path / "chats.sqlite3"
+    chat = _last_session_with(qtbot, db, model, "Tiny R1")
 
     client = RecordingClient()
     w = _window(qtbot, db, client)  # "restart": a new window on the same chats
@@ -108,21 +114,6 @@ def test_a_restart_reopens_the_last_chat_and_reloads_the_last_model(
     assert w.model_label.text().startswith("Tiny R1")
     assert w.meter.label.text().endswith("/ 4,096")
     _close(w)
-
-
-def _last_session_with(qtbot, db, model: str) -> int:
-    """A first run: `model` loaded and one question answered; returns the chat's id."""
-    from app.ui.scripted_engine import Script
-
-    w = _window(qtbot, db, RecordingClient(Script(answer=["Four."])))
-    with qtbot.waitSignal(w.controller.sig_model, timeout=5_000):
-        w.load_model_with(model, {"n_ctx": 4096, "n_gpu_layers": 0}, {"name": "Big R1"})
-    w.send("What is 2 + 2?")
-    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5_000)
-    chat = w.controller.conversation_id
-    assert chat is not None
-    _close(w)
-    return chat
 
 
 def _pretend_size(monkeypatch, path: str, size: int) -> None:
