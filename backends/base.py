@@ -69,8 +69,12 @@ ERROR_KINDS: tuple[str, ...] = (
 STOP_REASONS: tuple[str, ...] = ("eos", "length", "cancelled")
 
 # Time-based batching of deltas: the first delta of a request goes out at once, later ones
-# at most every DELTA_FLUSH_S so a fast model does not flood the pipe or the GUI.
-DELTA_FLUSH_S = 0.016
+# at most every DELTA_FLUSH_S so a fast model does not flood the pipe or the GUI. 30 a second
+# reads as smooth; each batch wakes three threads (flusher, client reader, GUI) that take a
+# core from llama.cpp's threads, which wait for each other at every step: at 60 a second a
+# fast CPU model lost 8-11% of its speed with all cores busy, at 30 about 3-5%
+# (bench/long_reasoning.py, scripted model, 2 threads on 2 cores).
+DELTA_FLUSH_S = 0.033
 
 # Environment variables the engine process must never see (it reads untrusted files).
 SECRET_ENV_VARS: tuple[str, ...] = (

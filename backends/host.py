@@ -74,6 +74,9 @@ class EventWriter:
         self._interval = interval_s
         self._cond = threading.Condition()
         self._pending: dict[str, _Pending] = {}
+        # when the flusher wakes next (None: it sleeps until notified); a new deadline
+        # that is not earlier does not wake it, so it wakes about once per interval
+        self._flusher_due: float | None = None
         self._flusher = threading.Thread(target=self._flush_loop, name="flusher", daemon=True)
         self._flusher.start()
 
@@ -102,7 +105,9 @@ class EventWriter:
             if first or now - slot.last_sent >= self._interval:
                 self._write(slot.take(request_id, now))
             elif was_empty:
-                self._cond.notify()  # the flusher now has a deadline to keep
+                due = slot.last_sent + self._interval
+                if self._flusher_due is None or due < self._flusher_due:
+                    self._cond.notify()  # the flusher now has an earlier deadline to keep
 
     def finish(self, request_id: str, final: dict[str, Any]) -> None:
         """Send the request's pending text, then its final event (`done` or `error`)."""
@@ -118,19 +123,21 @@ class EventWriter:
 
     def _flush_loop(self) -> None:
         with self._cond:
-            while True:
-                due = self._next_due()
-                if due is None:
-                    self._cond.wait()
-                    continue
-                wait = due - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                self._flush_due(time.monotonic())
+            while True:  # one pass per wake-up
+                now = time.monotonic()
+                self._flush_due(now)
+                due = self._flusher_due = self._next_due(now)  # later than now
+                self._cond.wait(None if due is None else due - now)
 
-    def _next_due(self) -> float | None:
-        dues = [s.last_sent + self._interval for s in self._pending.values() if not s.empty()]
+    def _next_due(self, now: float) -> float | None:
+        """When the flusher must look next: a slot with text is due an interval after its
+        last batch; an emptied slot of a running request too, if that is still to come (a
+        fast stream refills it by then, and the flusher needs no notify to be there)."""
+        dues = [
+            due
+            for slot in self._pending.values()
+            if (due := slot.last_sent + self._interval) > now or not slot.empty()
+        ]
         return min(dues) if dues else None
 
     def _flush_due(self, now: float) -> None:

@@ -5,16 +5,25 @@ the client (the path the app and the CLI use), and a bare `Llama.generate()` loo
 same model in this process (llama.cpp's own speed: no detokenizing, no pipe), on the real
 Gemma 3 270M Q4_K_M and on a scripted model, in interleaved rounds (the best block of each
 side counts, so a busy moment on a shared machine does not decide). Prints tokens/s per
-block for both, their ratio per block, and Ponder's extra cost per token in microseconds.
+block for both, their ratio per block, and Ponder's extra cost per token in microseconds;
+then the ratio of each round's two runs per block and its median over the rounds (a run
+compared with the one right after it, which cancels the machine's drift; the best-of ratio
+is pulled down by any one lucky bare block).
 The answer must cost the same per token at token 16,000 as at token 10: the ratio must
 stay flat.
 
     .venv/bin/python bench/long_reasoning.py [--tokens 16000] [--rounds 2] [--skip-gemma]
+        [--calibrate]
+
+`--calibrate` runs the bare loop against itself the same way: on a shared VM its block
+ratios spread as widely as Ponder's (2 cores, scripted model: 0.83-1.13 best-of), and no
+ratio inside that spread says anything about Ponder.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -104,6 +113,18 @@ def report(name: str, ours: list[list[float]], bare: list[list[float]], n: int) 
           f"ratio {total_bare / total_ours:.3f}; Ponder's extra cost {cost_us:+.0f} µs "
           "a token")  # fmt: skip
     print(f"lowest block ratio {min(x / y for x, y in zip(a, b, strict=True)):.3f}")
+    # Each round runs Ponder and then the bare loop back to back: the ratio within a round
+    # cancels the machine's slow drift, and the median of rounds ignores one busy moment.
+    paired = [
+        [x / y for x, y in zip(per_block(o, n), per_block(r, n), strict=True)]
+        for o, r in zip(ours, bare, strict=True)
+    ]
+    medians = [statistics.median(column) for column in zip(*paired, strict=True)]
+    print("per-round ratios by block (Ponder / bare, round by round):")
+    for i, column in enumerate(zip(*paired, strict=True)):
+        print(f"{i * BLOCK:>6,}-{(i + 1) * BLOCK:<7,} "
+              + " ".join(f"{x:6.3f}" for x in column) + f"   median {medians[i]:.3f}")  # fmt: skip
+    print(f"lowest block median ratio {min(medians):.3f}")
 
 
 def main() -> int:
@@ -113,6 +134,9 @@ def main() -> int:
     ap.add_argument("--skip-gemma", action="store_true")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per model (2)")
     ap.add_argument("--threads", type=int, default=0, help="both sides (default: the engine's)")
+    ap.add_argument(
+        "--calibrate", action="store_true", help="also the bare loop against itself (noise)"
+    )
     args = ap.parse_args()
     n = args.tokens
     threads = args.threads or physical_cores()  # the same on both sides
@@ -134,6 +158,11 @@ def main() -> int:
                 ours.append(stamps)
                 bare.append(bare_run(path, n, args.ctx, threads))
             report(name, ours, bare, n)
+            if args.calibrate:  # the same table for two identical runs: what noise alone does
+                same = [(bare_run(path, n, args.ctx, threads), bare_run(path, n, args.ctx,
+                         threads)) for _ in range(args.rounds)]  # fmt: skip
+                report(f"{name}, bare against bare (noise floor)", [a for a, _ in same],
+                       [b for _, b in same], n)  # fmt: skip
     return 0
 
 

@@ -138,7 +138,7 @@ def test_a_second_chat_is_refused_in_words_and_the_first_completes(fake_engine_c
     assert "".join(d.thinking for d in deltas) == "".join(f"t{i} " for i in range(100))
     assert "".join(d.answer for d in deltas) == "".join(f"a{i} " for i in range(100, 400))
     assert done.raw.startswith("<think>\nt0 ")
-    assert len(deltas) < 400 / 3  # batched by time (2 ms tokens, 16 ms batches)
+    assert len(deltas) < 400 / 3  # batched by time (2 ms tokens, 33 ms batches)
     assert client.active is None
     third = read_all(client.chat(QUESTION, max_tokens=5))
     assert isinstance(third[-1], StreamDone) and third[-1].completion_tokens == 5
@@ -325,6 +325,34 @@ def test_the_first_delta_goes_at_once_a_lone_one_within_an_interval_and_all_befo
     writer.finish("r", {"event": "done", "id": "r"})
     assert [e["event"] for _, e in out.times[2:]] == ["delta", "done"]
     assert out.times[2][1]["answer"] == "d"
+
+
+class _CountingWriter(EventWriter):
+    """Counts the flusher's wake-ups (each one takes a core from llama.cpp's threads)."""
+
+    wakeups = 0
+
+    def _next_due(self, now: float) -> float | None:
+        self.wakeups += 1
+        return super()._next_due(now)
+
+
+@pytest.mark.timeout(10)
+def test_a_steady_stream_wakes_the_flusher_about_once_per_interval():
+    out = _Lines()
+    writer = _CountingWriter(out)
+    start = time.monotonic()
+    while time.monotonic() - start < 40 * DELTA_FLUSH_S:  # a token every millisecond
+        writer.parts("r", "x", "", 1, 0)
+        time.sleep(0.001)
+    writer.finish("r", {"event": "done", "id": "r"})
+    intervals = (time.monotonic() - start) / DELTA_FLUSH_S
+    assert len(out.times) <= intervals + 3  # batched
+    # a notify each time a batch went out would wake it twice per interval
+    assert writer.wakeups <= 1.4 * intervals + 3, (writer.wakeups, intervals)
+    assert sum(e.get("thinking_tokens", 0) for _, e in out.times) == sum(
+        1 for _, e in out.times for _ in e.get("thinking", "")
+    )
 
 
 # -- the engine's environment ---------------------------------------------------------------

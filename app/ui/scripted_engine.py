@@ -23,7 +23,7 @@ from typing import Any
 from app.core.engine.events import StreamDone, StreamError, StreamEvent, StreamStarted, TextDelta
 from app.core.reasoning import ThinkSplitter
 
-FLUSH_S = 0.016  # as the engine's DELTA_FLUSH_S (backends/base.py)
+FLUSH_S = 0.033  # as the engine's DELTA_FLUSH_S (backends/base.py)
 CLOSE = "</think>\n\n"
 CRASH = (
     "The engine process was killed (SIGKILL). Ponder is fine; load the model again, or "
