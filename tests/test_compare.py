@@ -172,12 +172,35 @@ def test_a_comparison_end_to_end_accuracy_agreement_and_calibration(engine, quan
 
     # measured speed feeds the planner's calibration, as a chat's answers do
     assert stats.get(quants["Q8_0"]).answers == 4 and stats.get(quants["Q4_K_M"]).measured
+    assert stats.get(quants["Q8_0"]).thinking_samples == (6, 6, 6, 6)  # and how long it thought
     # saved in the chat database, which the chat store still opens
     store.close()
     with ChatStore(db) as chats:
         assert chats.schema_version == SCHEMA_VERSION
     rows = sqlite3.connect(db).execute("SELECT COUNT(*) FROM compare_results").fetchone()[0]
     assert rows == 12
+
+
+def test_compared_answers_feed_the_thinking_length_unless_a_budget_cut_it(engine, quants,
+                                                                          tmp_path):  # fmt: skip
+    """Each model's thinking length joins the planner's figure for its catalog model; a
+    model whose thinking the budget ended (it would think on) adds its speed only."""
+    looping = write_scripted_gguf(tmp_path / "loop.gguf", "never_closes")
+    stats = ModelStats(tmp_path / "model_stats.json")
+
+    def as_catalog(spec, n_ctx):  # what planned_load says of a catalog model's file
+        return {"n_ctx": n_ctx or 512}, {"name": spec.label, "model_id": f"m-{spec.label}",
+                                         "quant": "Q4_K_M"}  # fmt: skip
+
+    runner = CompareRunner(engine, CompareStore(tmp_path / "chats.sqlite3"), stats=stats,
+                           planner=as_catalog)  # fmt: skip
+    models = [local_spec(quants["Q8_0"], "right"), local_spec(looping, "loop")]
+    run_id = runner.create(models, PROBLEMS[:1], CompareSettings(repeats=3, thinking_budget=12))
+    assert runner.run(run_id) == "complete"
+    right, loop = stats.get(quants["Q8_0"]), stats.get(looping)
+    assert right.thinking_samples == (6, 6, 6) and right.model_id == "m-right"
+    assert loop.answers == 3 and loop.measured and loop.thinking_samples == ()
+    assert stats.thinking_lengths() == {"m-right": 100}  # 6 tokens, clamped to the floor
 
 
 def test_cancel_then_resume_answers_each_problem_once(engine, quants, tmp_path):

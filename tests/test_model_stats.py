@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from app.core.model_stats import MIN_TOKENS, ModelStats, measured_words
+from app.core.model_stats import (
+    MIN_TOKENS,
+    THINKING_LIMITS,
+    THINKING_WINDOW,
+    ModelStats,
+    measured_words,
+)
 
 
 def test_first_answer_is_stored_and_later_ones_smoothed(tmp_path):
@@ -140,9 +146,95 @@ def test_a_chat_with_a_tiny_model_does_not_change_the_recommendation(tmp_path, c
         catalog.write_text(catalog_text)
     before = model_choice.recommend(profile, catalog)
     stats = ModelStats(tmp_path / "s.json")
-    stats.record_answer(tmp_path / "tiny.gguf", 585.0, completion_tokens=200,
-                        predicted_tps=1510.0, model_id="tiny-r1", quant="Q4_K_M")  # fmt: skip
+    for _ in range(3):  # and how long it thought (6 scripted tokens) is no figure either
+        stats.record_answer(tmp_path / "tiny.gguf", 585.0, completion_tokens=200,
+                            predicted_tps=1510.0, model_id="tiny-r1", quant="Q4_K_M",
+                            thinking_tokens=6)  # fmt: skip
     after = model_choice.recommend(profile, catalog, stats=stats)
     assert after.recommended.key == before.recommended.key
     assert after.recommended.decode_tps == pytest.approx(before.recommended.decode_tps)
     assert after.reason == before.reason
+    assert [o.plan for o in after.options] == [o.plan for o in before.options]
+
+
+# -- how long a model thinks ---------------------------------------------------------------
+def test_the_thinking_length_is_the_median_of_complete_answers_that_thought(tmp_path):
+    stats = ModelStats(tmp_path / "s.json")
+    q4, q8 = tmp_path / "m-Q4_K_M.gguf", tmp_path / "m-Q8_0.gguf"
+    first = stats.record_answer(q4, 20.0, completion_tokens=1000, thinking_tokens=900,
+                                model_id="m", quant="Q4_K_M")  # fmt: skip
+    assert first.thinking_samples == (900,) and first.thinking_tokens == 900
+    # no thinking (a Qwen3 answer with thinking off), or thinking a budget cut: speed only
+    stats.record_answer(q4, 20.0, completion_tokens=300, thinking_tokens=0)
+    cut = stats.record_answer(q4, 20.0, completion_tokens=300, thinking_tokens=200,
+                              thinking_cut=True)  # fmt: skip
+    assert cut.answers == 3 and cut.thinking_samples == (900,)
+    # an answer too short to time stores nothing, its thinking included
+    assert stats.record_answer(q4, 20.0, completion_tokens=2, thinking_tokens=2) is None
+    second = stats.record_answer(q4, 20.0, completion_tokens=3000, thinking_tokens=2500)
+    assert second.thinking_tokens == 1700  # the median of 900 and 2500
+    # two answers are not enough to go on; a third, from another quant of the model, is
+    assert stats.thinking_lengths() == {}
+    stats.record_answer(q8, 15.0, completion_tokens=2000, thinking_tokens=1800, model_id="m",
+                        quant="Q8_0")  # fmt: skip
+    assert stats.thinking_lengths() == {"m": 1800}  # median of 900, 1800, 2500
+    assert stats.thinking_lengths(lambda m: m.quant == "Q8_0") == {}  # one answer left
+    assert ModelStats(tmp_path / "s.json").get(q4).thinking_samples == (900, 2500)  # on disk
+    # only the last answers count, and the figure is clamped to a sane range
+    for _ in range(THINKING_WINDOW + 5):
+        kept = stats.record_answer(q4, 20.0, completion_tokens=100_000, thinking_tokens=90_000)
+    assert kept.thinking_samples == (90_000,) * THINKING_WINDOW
+    assert stats.thinking_lengths() == {"m": THINKING_LIMITS[1]}
+
+
+def test_an_old_stats_file_without_thinking_lengths_loads(tmp_path):
+    """A file written before thinking lengths were measured: its records load as they were,
+    and the next answer starts the thinking length; a damaged list is dropped, not fatal."""
+    path = tmp_path / "model_stats.json"
+    old = {"key": str(tmp_path / "a.gguf"), "name": "A", "model_id": "m", "quant": "Q4_K_M",
+           "decode_tps": 20.0, "first_decode_tps": 20.0, "predicted_tps": 25.0,
+           "peak_memory_bytes": 5 * 10**9, "n_ctx": 16384, "n_gpu_layers": -1, "answers": 7,
+           "measured_at": 1.0, "last_used": 1.0}  # fmt: skip
+    damaged = {"key": str(tmp_path / "b.gguf"), "decode_tps": 9.0, "answers": 1,
+               "thinking_samples": "many"}  # fmt: skip
+    path.write_text(json.dumps({"version": 1, "models": [old, damaged]}))
+    stats = ModelStats(path)
+    a = stats.get(tmp_path / "a.gguf")
+    assert a.decode_tps == 20.0 and a.answers == 7 and a.ratio == pytest.approx(0.8)
+    assert a.thinking_samples == () and a.thinking_tokens is None
+    assert stats.get(tmp_path / "b.gguf").thinking_samples == ()
+    assert stats.thinking_lengths() == {}
+    after = stats.record_answer(tmp_path / "a.gguf", 20.0, completion_tokens=900,
+                                thinking_tokens=800)  # fmt: skip
+    assert after.answers == 8 and after.thinking_samples == (800,) and after.model_id == "m"
+    saved = json.loads(path.read_text())["models"]
+    assert next(m for m in saved if m["name"] == "A")["thinking_samples"] == [800]
+
+
+def test_the_recommendation_uses_the_thinking_length_measured_for_that_model(tmp_path):
+    """Three answers of the 7B that thought 2,400-3,000 tokens: its options plan 2,700
+    tokens of thinking and say so; every other model keeps the catalog's 1,200."""
+    from pathlib import Path
+
+    from app.core import model_choice
+
+    profile = model_choice.read_profile_file(
+        Path(__file__).resolve().parents[1] / "resources/hardware_profiles/laptop-8gb-no-gpu.json"
+    )
+    plain = model_choice.recommend(profile)
+    stats = ModelStats(tmp_path / "s.json")
+    seven = "deepseek-r1-distill-qwen-7b"
+    for quant, thought in (("Q4_K_M", 2400), ("Q4_K_M", 3000), ("Q8_0", 2700)):
+        stats.record_answer(tmp_path / f"7b-{quant}.gguf", 8.0, completion_tokens=thought + 300,
+                            thinking_tokens=thought, model_id=seven, quant=quant)  # fmt: skip
+    mine = model_choice.recommend(profile, stats=stats)
+    before, after = plain.find(seven, "Q4_K_M"), mine.find(seven, "Q4_K_M")
+    assert not before.thinking_measured and before.plan.answer_tokens == 1200 + 300
+    assert after.thinking_measured and after.plan.answer_tokens == 2700 + 300
+    assert after.answer_seconds > before.answer_seconds * 1.5
+    assert "(3,000 tokens, from your answers)" in after.reason
+    assert after.headline().endswith("(its thinking length from your answers).")
+    assert after.decode_tps == pytest.approx(before.decode_tps, rel=0.05)  # no speed measured
+    other_before = plain.find("deepseek-r1-distill-qwen-1.5b", "Q4_K_M")
+    other_after = mine.find("deepseek-r1-distill-qwen-1.5b", "Q4_K_M")
+    assert other_after.plan == other_before.plan and not other_after.thinking_measured

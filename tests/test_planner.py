@@ -281,6 +281,42 @@ def test_measured_speed_calibrates_every_prediction():
     assert wild.decode_tps == pytest.approx(plain.decode_tps * 4.0)  # clamped
 
 
+def test_a_measured_thinking_length_replaces_the_catalogs_for_that_model_only():
+    profile = example("desktop-rtx4090-64gb")
+    fourteen = "deepseek-r1-distill-qwen-14b"
+    plain = plan_option(profile, fourteen, "Q4_K_M", ctx=16384)
+    measured = plan_option(profile, fourteen, "Q4_K_M", ctx=16384, thinking={fourteen: 3600})
+    assert plain.answer_tokens == 1200 + 300 and not plain.thinking_measured
+    assert measured.answer_tokens == 3600 + 300 and measured.thinking_measured
+    assert measured.answer_seconds > plain.answer_seconds * 2.2  # 2.6× the tokens
+    assert "(3,900 tokens, from your answers)" in measured.reason
+    assert "from your answers" not in plain.reason
+    assert measured.hard_answer_tokens == plain.hard_answer_tokens  # a hard problem: catalog's
+    assert measured.to_dict()["thinking_measured"] is True
+    # another model's figure changes nothing here
+    other = plan_option(profile, fourteen, "Q4_K_M", ctx=16384,
+                        thinking={"deepseek-r1-distill-qwen-7b": 3600})  # fmt: skip
+    assert other == plain
+
+
+def test_the_ranking_plans_with_measured_thinking_and_its_reason_says_so():
+    profile = example("desktop-rtx4090-64gb")
+    plain = rank(profile)
+    top = plain.recommended
+    ranked = rank(profile, thinking={top.model: 6000})
+    assert ranked.recommended.model == top.model and ranked.recommended.quant == top.quant
+    catalog_thinking = load_catalog().get(top.model).thinking_tokens
+    assert ranked.recommended.answer_tokens == top.answer_tokens - catalog_thinking + 6000
+    assert ranked.recommended.answer_seconds > top.answer_seconds * 2
+    assert "(its thinking length from your answers)" in ranked.reason
+    assert "from your answers" not in plain.reason
+    before = {(p.model, p.quant): p for p in plain.options}
+    for p in ranked.options:
+        assert p.thinking_measured == (p.model == top.model)
+        if p.model != top.model:
+            assert p == before[p.model, p.quant]
+
+
 # ---------------------------------------------------------------- KV layout and free memory
 
 

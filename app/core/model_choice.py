@@ -280,6 +280,11 @@ class Option:
         return self.plan.answer_seconds
 
     @property
+    def thinking_measured(self) -> bool:
+        """Whether the answer time uses how long the model thought in this user's answers."""
+        return bool(self.plan.thinking_measured)
+
+    @property
     def reason(self) -> str:
         return self.plan.reason
 
@@ -356,7 +361,8 @@ class Option:
 
     def headline(self) -> str:
         """The recommendation in one sentence a newcomer understands."""
-        return f"{self.where_words()}. A typical answer takes {self.answer_words}."
+        mine = " (its thinking length from your answers)" if self.thinking_measured else ""
+        return f"{self.where_words()}. A typical answer takes {self.answer_words}{mine}."
 
     def load_settings(self) -> dict[str, Any]:
         """Keyword arguments for the engine's load: context, GPU layers, threads, KV cache."""
@@ -457,8 +463,12 @@ def recommend(
     from app.core.planner import rank
 
     catalog = load_catalog(str(catalog_path)) if catalog_path else load_catalog()
-    scale = (stats.speed_ratio(calibration_filter(catalog)) if stats is not None else None) or 1.0
-    ranking = rank(profile, catalog, speed_scale=scale)
+    trusted = calibration_filter(catalog)
+    scale = (stats.speed_ratio(trusted) if stats is not None else None) or 1.0
+    # how long each model thought in this user's answers here, by catalog id: it replaces
+    # that model's typical thinking length only (a figure per model, so none leaks to others)
+    thinking = stats.thinking_lengths(trusted) if stats is not None else {}
+    ranking = rank(profile, catalog, speed_scale=scale, thinking=thinking)
     measured: dict[tuple[str, str], Measurement] = {}
     if stats is not None:
         for m in stats.all():
@@ -480,8 +490,9 @@ def recommend(
 
 
 def calibration_filter(catalog: Any) -> Callable[[Measurement], bool]:
-    """Which measurements may calibrate the planner: runs of catalog models of at least
-    MIN_CALIBRATION_PARAMS_B parameters (never a tiny or unknown model)."""
+    """Which measurements may calibrate the planner (its speeds and thinking lengths): runs
+    of catalog models of at least MIN_CALIBRATION_PARAMS_B parameters (never a tiny or
+    unknown model: a scripted test model's few thinking tokens say nothing either)."""
     from app.core.model_stats import MIN_CALIBRATION_PARAMS_B
 
     sizes = {m.id: m.params_b for m in catalog.models}

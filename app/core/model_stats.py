@@ -1,10 +1,12 @@
-"""What a model really did on this machine: measured tokens/s and memory, and when it was used.
+"""What a model really did on this machine: measured tokens/s, memory, how long it thought.
 
 After a real answer (a complete one, long enough to time), the window records the engine's
-decode speed and peak memory for the model file, next to what the planner predicted. The
-wizard and the model manager show the measurement beside the prediction from then on, and
-`speed_ratio(trusted)` tells the planner how far its predictions are off on this machine —
-learned only from measured runs of real catalog models (model_choice says which), clamped.
+decode speed and peak memory for the model file, next to what the planner predicted, and how
+many tokens it thought (answers that thought to their own end only). The wizard and the model
+manager show the measurement beside the prediction from then on; `speed_ratio(trusted)` tells
+the planner how far its predictions are off on this machine, and `thinking_lengths(trusted)`
+how long each catalog model thinks in this user's answers — learned only from measured runs of
+real catalog models (model_choice says which), clamped.
 
 Stored as one small JSON file (`model_stats.json`) in the user data folder, next to the
 chat database; written atomically. No Qt.
@@ -13,6 +15,7 @@ chat database; written atomically. No Qt.
     stats.record_answer("/models/x.gguf", decode_tps=31.2, peak_memory_bytes=5_100_000_000,
                         predicted_tps=35.0, model_id="deepseek-r1-distill-qwen-7b", quant="Q4_K_M")
     stats.get("/models/x.gguf").decode_tps
+    stats.thinking_lengths()  # {"deepseek-r1-distill-qwen-7b": 1840} after 3 answers that thought
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ RATIO_LIMITS = (0.5, 2.0)
 # test model is ruled by per-token overhead (585 measured vs 1,510 predicted tokens/s for a
 # 2 MB model) and says nothing about how a 7B model runs here.
 MIN_CALIBRATION_PARAMS_B = 1.0
+# How long a model thinks: the median over each file's last THINKING_WINDOW answers that
+# thought, pooled over the files of one catalog model (its quants think about as long), used
+# once MIN_THINKING_ANSWERS answers were measured, clamped to THINKING_LIMITS tokens.
+THINKING_WINDOW = 15
+MIN_THINKING_ANSWERS = 3
+THINKING_LIMITS = (100, 32768)
 
 
 def default_stats_path() -> Path:
@@ -71,6 +80,8 @@ class Measurement:
     n_ctx: int | None = None
     n_gpu_layers: int | None = None
     answers: int = 0
+    # thinking tokens of the last THINKING_WINDOW complete answers that thought, oldest first
+    thinking_samples: tuple[int, ...] = ()
     measured_at: float | None = None
     last_used: float | None = None
 
@@ -85,10 +96,22 @@ class Measurement:
             return self.decode_tps / self.predicted_tps
         return None
 
+    @property
+    def thinking_tokens(self) -> int | None:
+        """The median thinking length of this file's recent answers that thought."""
+        return int(statistics.median(self.thinking_samples)) if self.thinking_samples else None
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "thinking_samples" in values:  # a JSON list (or a damaged value: dropped)
+            samples = values["thinking_samples"]
+            values["thinking_samples"] = tuple(
+                int(n) for n in (samples if isinstance(samples, (list, tuple)) else ())
+                if isinstance(n, (int, float)) and not isinstance(n, bool) and n > 0
+            )  # fmt: skip
+        return cls(**values)
 
 
 class ModelStats:
@@ -150,6 +173,22 @@ class ModelStats:
         low, high = RATIO_LIMITS
         return min(high, max(low, statistics.median(ratios)))
 
+    def thinking_lengths(
+        self, trusted: Callable[[Measurement], bool] | None = None
+    ) -> dict[str, int]:
+        """Catalog model id -> how many tokens it thinks per answer on this machine: the
+        median of the recent answers that thought, over every file of the model (the quants
+        of one model think about as long), clamped to THINKING_LIMITS; only models with
+        MIN_THINKING_ANSWERS such answers, among the `trusted` records (every one without)."""
+        pooled: dict[str, list[int]] = {}
+        for m in self.all():
+            if m.model_id and m.thinking_samples and (trusted is None or trusted(m)):
+                pooled.setdefault(m.model_id, []).extend(m.thinking_samples)
+        low, high = THINKING_LIMITS
+        return {model_id: int(min(high, max(low, statistics.median(samples))))
+                for model_id, samples in pooled.items()
+                if len(samples) >= MIN_THINKING_ANSWERS}  # fmt: skip
+
     # -- writing -------------------------------------------------------------------------
     def _save(self, records: dict[str, Measurement]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +229,14 @@ class ModelStats:
         quant: str | None = None,
         n_ctx: int | None = None,
         n_gpu_layers: int | None = None,
+        thinking_tokens: int = 0,
+        thinking_cut: bool = False,
     ) -> Measurement | None:
-        """Store one answer's speed; None (nothing stored) when it cannot be timed."""
+        """Store one answer's speed; None (nothing stored) when it cannot be timed. Callers
+        pass complete answers only (stopped by the model, not by length or a cancel). Its
+        `thinking_tokens` join the thinking length unless 0 (it did not think: a Qwen3 answer
+        with thinking off) or `thinking_cut` (a budget, Answer now or the context ended the
+        thinking before the model did: a lower bound, not how long it thinks)."""
         if not decode_tps or decode_tps <= 0 or completion_tokens < MIN_TOKENS:
             return None
         key = model_key(path)
@@ -211,6 +256,7 @@ class ModelStats:
             "first_decode_tps": round(first, 3),
             "peak_memory_bytes": peak or (old.peak_memory_bytes if old else None),
             "answers": (old.answers if old else 0) + 1,
+            "thinking_samples": old.thinking_samples if old else (),
             "measured_at": now,
             "last_used": now,
         }
@@ -219,6 +265,9 @@ class ModelStats:
                                   ("n_gpu_layers", n_gpu_layers)):  # fmt: skip
             if value not in (None, ""):
                 changes[field_name] = value
+        if thinking_tokens > 0 and not thinking_cut:
+            kept = (*changes["thinking_samples"], int(thinking_tokens))
+            changes["thinking_samples"] = kept[-THINKING_WINDOW:]
         return self._update(key, **changes)
 
     def forget(self, path: str | os.PathLike[str]) -> None:

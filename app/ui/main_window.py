@@ -420,8 +420,9 @@ class MainWindow(QMainWindow):
             self.import_gguf(ggufs[0])
 
     def _record_answer(self, path: str, done: Any, n_ctx: int) -> None:
-        """Store the measured speed and memory of a complete answer for the model that wrote
-        it (`path`: a load while it streamed may have replaced that model since)."""
+        """Store the measured speed, memory and thinking length of a complete answer for the
+        model that wrote it (`path`: a load while it streamed may have replaced that model
+        since)."""
         if not path or getattr(done, "stop_reason", "") != "eos":
             return
         extra = getattr(done, "extra", {}) or {}
@@ -433,6 +434,9 @@ class MainWindow(QMainWindow):
             name=meta.get("name") or "",
             model_id=meta.get("model_id"), quant=meta.get("quant"), n_ctx=n_ctx,
             n_gpu_layers=meta.get("n_gpu_layers"),
+            thinking_tokens=getattr(done, "thinking_tokens", 0) or 0,
+            thinking_cut=bool(getattr(done, "thinking_ended_by", None)
+                              or getattr(done, "ended_in_thinking", False)),
         )  # fmt: skip
 
     def _meta_for(self, path: str) -> dict[str, Any]:

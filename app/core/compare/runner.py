@@ -10,7 +10,8 @@ interrupted comparison resumes where it stopped and no answer is asked for twice
 The engine may be shared with the chat window (app/core/engine_share.py): the runner takes it
 for each answer, and when the window loaded its own model in between, loads the compared
 model again first. Complete answers feed the planner's calibration for the model on this
-machine through `ModelStats.record_answer`, under the same rules as the window's answers.
+machine through `ModelStats.record_answer` (speed, memory and thinking length), under the same
+rules as the window's answers.
 No Qt: `on_progress` is called on the runner's thread.
 """
 
@@ -328,6 +329,8 @@ class CompareRunner:
                 name=meta.get("name") or "", model_id=meta.get("model_id"),
                 quant=meta.get("quant"), n_ctx=(self.client.model_info or {}).get("n_ctx")
                 or options.get("n_ctx"), n_gpu_layers=options.get("n_gpu_layers"),
+                thinking_tokens=done.thinking_tokens,
+                thinking_cut=bool(done.thinking_ended_by or done.ended_in_thinking),
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - measurements never break a comparison
             log.exception("recording a compared answer's speed failed")

@@ -4,11 +4,18 @@
 the memory split (VRAM / RAM), the verdict (`gpu`, `hybrid`, `cpu`, `server`, `no`) and its
 reason in a sentence, decode speed, the time a typical answer takes, and what the download
 needs (repo, files, patterns, size). Bad requests raise `PlanError`, a sentence.
+
+A typical answer is the catalog's `thinking_tokens` + `answer_tokens`, unless `thinking`
+gives a measured thinking length for the model (app/core/model_stats: how long it thought in
+this user's complete answers on this machine); then that replaces the catalog's typical
+figure and the reason says so. The hard math problem keeps the catalog's figure (a typical
+answer here says little about an AIME problem).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -73,6 +80,7 @@ class Plan:
     distill: bool
     hard_answer_tokens: int = 0  # thinking + answer tokens of a hard math problem
     hard_answer_seconds: float | None = None
+    thinking_measured: bool = False  # the thinking in answer_tokens was measured here
 
     @property
     def verdict(self) -> str:
@@ -135,10 +143,13 @@ def plan_option(
     engine: str | None = None,
     catalog: Catalog | None = None,
     speed_scale: float = 1.0,
+    thinking: Mapping[str, int] | None = None,
 ) -> Plan:
     """Plan `model_id` at `quant` on `profile`; `ctx` None picks the largest of 32K/16K/8K
     (up to the model's recommendation) that keeps the best placement. `speed_scale` is the
-    measured/predicted speed ratio on this machine (1.0 until something was measured)."""
+    measured/predicted speed ratio on this machine (1.0 until something was measured);
+    `thinking` the measured thinking tokens per answer by catalog model id (none: the
+    catalog's figure)."""
     catalog = catalog or load_catalog()
     try:
         model = catalog.get(model_id)
@@ -157,6 +168,7 @@ def plan_option(
         raise PlanError("MLX keeps its KV cache in f16 here; use --kv-type f16.")
     engine = engine or ("mlx" if source.format == "mlx" else "llama_cpp")
     budget = budget_for(profile, speed_scale)
+    measured = (thinking or {}).get(model.id)
     if ctx is not None:
         if ctx < 512:
             raise PlanError(f"A context of {ctx} tokens is too small to plan; use at least 512.")
@@ -165,9 +177,11 @@ def plan_option(
                 f"{model.id} takes at most {model.arch.max_ctx:,} tokens of context; "
                 f"{ctx:,} is more."
             )
-        return _with_hard(_plan(model, source, q, ctx, kv_type, engine, budget), catalog)
+        return _with_hard(_plan(model, source, q, ctx, kv_type, engine, budget, measured),
+                          catalog)  # fmt: skip
     choices = [c for c in CTX_CHOICES if c <= min(model.recommended_ctx, model.arch.max_ctx)]
-    plans = [_plan(model, source, q, c, kv_type, engine, budget) for c in choices or [MIN_CTX]]
+    plans = [_plan(model, source, q, c, kv_type, engine, budget, measured)
+             for c in choices or [MIN_CTX]]  # fmt: skip
     best = min(VERDICTS.index(p.mode) for p in plans)
     return _with_hard(next(p for p in plans if VERDICTS.index(p.mode) == best), catalog)
 
@@ -190,14 +204,15 @@ def _with_hard(plan: Plan, catalog: Catalog) -> Plan:
 
 
 def _plan(model: ModelSpec, source: WeightSource, q: Quant, ctx: int, kv_type: str,
-          engine: str, budget: Budget) -> Plan:  # fmt: skip
+          engine: str, budget: Budget, thinking: int | None = None) -> Plan:  # fmt: skip
+    """`thinking`: the measured thinking tokens per answer (None: the catalog's figure)."""
     arch = model.arch
     weights = q.size_bytes
     ws = mem.split_weights(arch, weights, q.bits, model.params_b, model.active_params_b)
     layout = source.kv_layout or "mla"
     kv = mem.kv_cache_bytes(arch, ctx, kv_type, layout=layout)
     flash = mem.flash_attention_possible(arch, layout)
-    gen_tokens = model.thinking_tokens + model.answer_tokens
+    gen_tokens = (thinking or model.thinking_tokens) + model.answer_tokens
     base = {
         "model": model.id, "model_name": model.name, "quant": q.name, "format": source.format,
         "engine": engine, "ctx": ctx, "kv_type": kv_type, "flash_attn": flash,
@@ -206,7 +221,7 @@ def _plan(model: ModelSpec, source: WeightSource, q: Quant, ctx: int, kv_type: s
         "patterns": mem_patterns(source), "download_bytes": q.size_bytes,
         "size_source": q.size_source, "params_b": model.params_b, "bits": q.bits,
         "distill": model.distill, "vram_budget_bytes": budget.gpu_total_bytes,
-        "ram_budget_bytes": budget.ram_bytes,
+        "ram_budget_bytes": budget.ram_bytes, "thinking_measured": bool(thinking),
     }  # fmt: skip
     comp_gpu = mem.compute_bytes_gpu(arch, ctx, flash)
     comp_ram = mem.compute_bytes_ram(arch, ctx, flash)
@@ -352,8 +367,9 @@ def _route(p: _Place, ws: mem.WeightSplit, arch: Any, b: Budget, kind: str,
 def _reason(f: dict[str, Any], b: Budget) -> str:
     ctx = ctx_words(f["ctx"])
     took = duration_words(f["answer_seconds"])
-    when = f"at {tps_words(f['decode_tps'])} a typical answer ({f['answer_tokens']:,} tokens) "
-    when += f"takes {took}"
+    mine = ", from your answers" if f["thinking_measured"] else ""
+    when = (f"at {tps_words(f['decode_tps'])} a typical answer ({f['answer_tokens']:,} "
+            f"tokens{mine}) takes {took}")  # fmt: skip
     slow = "" if (f["answer_seconds"] or math.inf) <= USABLE_ANSWER_SECONDS else " — slow"
     if f["mode"] == "gpu":
         where = (f"Fits entirely in {b.describe_gpu()} ({gb_words(f['vram_bytes'])} of "

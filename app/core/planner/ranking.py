@@ -19,6 +19,7 @@ the fastest of them), then the newer release.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,11 @@ class Ranking:
 
 
 def rank(profile: HardwareProfile, catalog: Catalog | None = None,
-         model_ids: list[str] | None = None, speed_scale: float = 1.0) -> Ranking:  # fmt: skip
+         model_ids: list[str] | None = None, speed_scale: float = 1.0,
+         thinking: Mapping[str, int] | None = None) -> Ranking:  # fmt: skip
     """Plan every model × quant of the catalog (or of `model_ids`) and rank them;
-    `speed_scale` calibrates speeds with what was measured on this machine."""
+    `speed_scale` calibrates speeds with what was measured on this machine, `thinking`
+    (model id -> tokens) replaces the catalog's thinking length with the measured one."""
     catalog = catalog or load_catalog()
     budget = budget_for(profile, speed_scale)
     prefer_mlx = budget.unified and budget.mlx
@@ -112,7 +115,8 @@ def rank(profile: HardwareProfile, catalog: Catalog | None = None,
                                                           model.arch.max_ctx)]  # fmt: skip
                 kvs = ("f16", "q8_0") if source.format == "gguf" else ("f16",)
                 variants = [plan_option(profile, model.id, q.name, ctx=c, kv_type=kv,
-                                        catalog=catalog, speed_scale=speed_scale)
+                                        catalog=catalog, speed_scale=speed_scale,
+                                        thinking=thinking)
                             for c in ctxs or [MIN_CTX] for kv in kvs]  # fmt: skip
                 best.append(min(variants, key=key))
     options = tuple(sorted(best, key=key))

@@ -67,6 +67,8 @@ def why(top: Any, options: tuple[Any, ...], tier: Callable[[Any], int],
         where = "entirely in the GPU's share of your memory" if top.mode == "gpu" else where
     fmt = "MLX" if top.format == "mlx" else "GGUF"
     times = f"a typical answer takes {top.answer_words}"
+    if top.thinking_measured:
+        times += " (its thinking length from your answers)"
     if top.hard_answer_seconds is not None:
         times += f", a hard math problem up to {top.hard_answer_words.removeprefix('about ')}"
     t = tier(top)
