@@ -193,22 +193,31 @@ class ChatSession:
         return self._begin(model, {**route, "again": True}, thinking)
 
     def regenerate(self, model: ModelRef) -> AnswerStream | None:
-        """Answer the last user turn again (the last assistant turn is replaced)."""
+        """Answer the last user turn again (the last assistant turn is replaced). An Auto
+        answer by this same model keeps its route and its thinking (one answered without
+        thinking is answered again without); by another model, it is a plain answer."""
         messages = self.messages()
         if not messages or messages[-1].role != "assistant":
             return None
         assert self.conversation_id is not None
-        self.store.delete_messages_from(self.conversation_id, messages[-1].position)
+        last = messages[-1]
+        self.store.delete_messages_from(self.conversation_id, last.position)
+        route = last.settings.get("route")
+        if isinstance(route, dict) and route.get("model") == model.name:
+            return self._begin(model, route, last.settings.get("thinking") is not False)
         return self._begin(model)
 
-    def edit(self, message_id: int, text: str, model: ModelRef) -> AnswerStream | None:
-        """Replace a user turn (and everything after it) and answer it."""
+    def edit(self, message_id: int, text: str, model: ModelRef, *,
+             route: dict[str, Any] | None = None,
+             thinking: bool = True) -> AnswerStream | None:  # fmt: skip
+        """Replace a user turn (and everything after it) and answer it; `route` and
+        `thinking` as for `send`."""
         msg = self.store.message(message_id)
         if msg is None or msg.role != "user" or msg.conversation_id != self.conversation_id:
             return None
         self.store.delete_messages_from(msg.conversation_id, msg.position)
         self.store.add_message(msg.conversation_id, "user", text.strip())
-        return self._begin(model)
+        return self._begin(model, route, thinking)
 
     def _begin(self, model: ModelRef, route: dict[str, Any] | None = None,
                thinking: bool = True) -> AnswerStream:  # fmt: skip

@@ -8,7 +8,8 @@ answer and queues it on the worker thread, which streams and saves it; the worke
 go to the message widget (StreamHandlers). Stop, Answer now, Regenerate, Edit-and-resend,
 the context check before sending and engine loads live here too; a load while an answer
 streams stops that answer first (it is saved as partial, its speed recorded under its own
-model through `sig_answer_measured`).
+model through `sig_answer_measured`). In Auto (app/core/routing) a new prompt and an edited
+one are routed alike; Regenerate on an Auto answer keeps its route and note.
 """
 
 from __future__ import annotations
@@ -206,10 +207,7 @@ class ChatController(StreamHandlers, QObject):
         text = text.strip()
         if not text or self.stream is not None:
             return False
-        loaded = self.model_path if self.model_info is not None else None
-        switch = (self.model_info or {}).get("thinking_switch")  # the engine's word on it
-        choice = self.router.choose(text, loaded, switch) if self.auto and self.router else None
-        model = self.model if choice is None else self._model_for(choice)
+        choice, model = self._route(text)
         if model is None:
             self.view.show_banner(
                 "Load a model to start chatting. Ponder runs it on this computer.",
@@ -218,8 +216,7 @@ class ChatController(StreamHandlers, QObject):
             return False
         created = self.conversation_id is None
         try:
-            answer = self.session.send(text, model, force=force, route=_route_record(choice),
-                                       thinking=choice is None or choice.thinking)  # fmt: skip
+            answer = self.session.send(text, model, force=force, **_route_args(choice))
         except PromptTooLong as exc:
             self._warn_too_long(text, exc.message)
             return False
@@ -230,11 +227,7 @@ class ChatController(StreamHandlers, QObject):
         if created:
             self.sig_current.emit(self.conversation_id)
         self._show_user_turn(answer)
-        if choice is not None and choice.switch:
-            self._load_side(choice)
-        widget = self._start(answer, model.name)
-        if choice is not None:
-            self._mark_route(widget, choice.note, choice.can_think_harder)
+        self._start_routed(answer, model, choice)
         self.sig_conversations.emit()
         return True
 
@@ -299,20 +292,26 @@ class ChatController(StreamHandlers, QObject):
         answer = self.session.regenerate(model)
         if answer is not None:
             self.view.truncate(messages[-1].position)
-            self._start(answer)
+            widget = self._start(answer)
+            saved = self.store.message(answer.message_id or 0)
+            if saved is not None:  # an Auto answer by this model keeps its route
+                self._mark_saved_route(widget, saved.settings.get("route"), True)
 
     def edit_and_resend(self, message_id: int, text: str) -> None:
-        model = self.model
-        if self.stream is not None or self.conversation_id is None or model is None:
+        """Replace a user turn and answer it (in Auto, routed as a new prompt is)."""
+        if self.stream is not None or self.conversation_id is None:
             return
         msg = self.store.message(message_id)
         if msg is None or msg.role != "user":
             return
-        answer = self.session.edit(message_id, text, model)
+        choice, model = self._route(text)
+        if model is None:
+            return
+        answer = self.session.edit(message_id, text, model, **_route_args(choice))
         if answer is not None:
             self.view.truncate(msg.position)
             self._show_user_turn(answer)
-            self._start(answer)
+            self._start_routed(answer, model, choice)
 
     # -- Auto routing (app/core/routing) -------------------------------------------------
     def set_auto_pair(self, pair: AutoPair | None) -> None:
@@ -323,6 +322,26 @@ class ChatController(StreamHandlers, QObject):
 
     def set_auto(self, on: bool) -> None:
         self.auto = bool(on and self.router is not None)
+
+    def _route(self, text: str) -> tuple[RouteChoice | None, ModelRef | None]:
+        """In Auto, the side that answers `text` and the model it will be; else no choice and
+        the loaded model (None when none is loaded)."""
+        if not (self.auto and self.router):
+            return None, self.model
+        loaded = self.model_path if self.model_info is not None else None
+        switch = (self.model_info or {}).get("thinking_switch")  # the engine's word on it
+        choice = self.router.choose(text, loaded, switch)
+        return choice, self._model_for(choice)
+
+    def _start_routed(self, answer: AnswerStream, model: ModelRef,
+                      choice: RouteChoice | None) -> None:  # fmt: skip
+        """Start `answer` on `model`: the side Auto chose is loaded first when it is not
+        loaded, and the answer says which model answered and why."""
+        if choice is not None and choice.switch:
+            self._load_side(choice)
+        widget = self._start(answer, model.name)
+        if choice is not None:
+            self._mark_route(widget, choice.note, choice.can_think_harder)
 
     def _model_for(self, choice: RouteChoice) -> ModelRef:
         opts = dict(choice.side.load_opts)
@@ -364,10 +383,16 @@ class ChatController(StreamHandlers, QObject):
         last = max(saved.values(), key=lambda m: m.position, default=None)
         for w in self.view.messages:
             msg = saved.get(getattr(w, "message_id", -1))
-            route = msg.settings.get("route") if msg is not None else None
-            if isinstance(w, AssistantMessageWidget) and isinstance(route, dict):
-                quick = route.get("route") == "small" or route.get("thinking") is False
-                self._mark_route(w, str(route.get("note", "")), quick and msg is last)
+            if isinstance(w, AssistantMessageWidget) and msg is not None:
+                self._mark_saved_route(w, msg.settings.get("route"), msg is last)
+
+    def _mark_saved_route(self, widget: AssistantMessageWidget, route: Any, last: bool) -> None:
+        """The note of a saved Auto answer (none when `route` is not one); a quick answer
+        (the small model's, or one without thinking) offers Think harder when it is last."""
+        if not isinstance(route, dict):
+            return
+        quick = route.get("route") == "small" or route.get("thinking") is False
+        self._mark_route(widget, str(route.get("note", "")), quick and last)
 
 
 def _file_label(path: str) -> str | None:
@@ -377,6 +402,11 @@ def _file_label(path: str) -> str | None:
     from app.core.model_discovery import display_name
 
     return display_name(os.path.basename(path), None)
+
+
+def _route_args(choice: RouteChoice | None) -> dict[str, Any]:
+    """The session's `route` and `thinking` arguments for an answer Auto routed (or not)."""
+    return {"route": _route_record(choice), "thinking": choice is None or choice.thinking}
 
 
 def _route_record(choice: RouteChoice | None) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 UI-only tests. Same interface as `app.core.engine.EngineClient` (load / chat / close /
 active) and its generations are read the same way (`next_event(timeout)`, cancel(),
 answer_now()); they also support a thinking budget, the answer reserve, a pause point (to
-look at a state mid-stream) and a simulated crash.
+look at a state mid-stream), a simulated crash and answering without thinking (`thinking=False`,
+as a model whose chat template has a thinking switch, e.g. Qwen3: the answer only).
 
 Like the engine, the script's raw tokens go through the one think-tag state machine
 (`ThinkSplitter`, backends/think_tags.py, re-exported by app.core.reasoning because app/ui
@@ -49,6 +50,7 @@ class ScriptedGeneration:
     def __init__(self, script: Script, params: dict[str, Any], n_ctx: int, rid: str) -> None:
         self.script = script
         self.request_id = rid
+        self.thinking = params.get("thinking") is not False  # False: the answer only
         self.thinking_budget = params.get("thinking_budget")
         self.max_tokens = params.get("max_tokens")
         self.answer_reserve = int(params.get("answer_reserve") or 0)
@@ -97,10 +99,12 @@ class ScriptedGeneration:
 
     def _play(self) -> None:
         s, rid, t0 = self.script, self.request_id, time.perf_counter()
-        self._events.put(StreamStarted(rid, s.prompt_tokens, True))
-        splitter = ThinkSplitter(start_in_thinking=True)
+        # without thinking the prompt closes the think block (as Qwen3's template does with
+        # enable_thinking=false): the model writes the answer only
+        self._events.put(StreamStarted(rid, s.prompt_tokens, self.thinking))
+        splitter = ThinkSplitter(start_in_thinking=self.thinking)
         batch, raw = _Batch(rid, self._events), []
-        tokens = [*s.thinking, CLOSE, *s.answer]
+        tokens = [*s.thinking, CLOSE, *s.answer] if self.thinking else list(s.answer)
         count, i, stop, ended_by = 0, 0, "eos", None
         reserve = min(self.answer_reserve, self.n_ctx // 4)
         while i < len(tokens):
@@ -140,7 +144,7 @@ class ScriptedGeneration:
         self._events.put(StreamDone(
             rid, stop, count, s.prompt_tokens, 0.01, count / max(elapsed, 1e-6), elapsed,
             splitter.thinking_tokens, splitter.in_thinking, splitter.answer_tokens,
-            ended_by, "".join(raw)))  # fmt: skip
+            ended_by, "".join(raw), {"thinking_off": not self.thinking}))  # fmt: skip
 
     def _pace(self, t0: float, count: int, batch: _Batch) -> None:
         s = self.script
@@ -251,7 +255,7 @@ class ScriptedClient:
         self.calls.append([dict(m) for m in messages])
         params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                   "thinking_budget": thinking_budget, "answer_reserve": answer_reserve}  # fmt: skip
-        if not thinking:  # recorded as the engine client sends it (the script still thinks)
+        if not thinking:  # as the engine client sends it; the script plays its answer only
             params["thinking"] = False
         self.params.append(params)
         script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]
