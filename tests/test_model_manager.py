@@ -6,6 +6,7 @@ loads the file with settings planned for the machine."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
@@ -251,4 +252,58 @@ def test_the_import_preview_of_a_large_gguf_reads_only_its_header(qtbot, tmp_pat
     assert "tokens" in dialog.fields["Trained context"].text()
     assert dialog.plan_label.text().startswith("On this computer:")
     dialog.reject()
+    w.close()
+
+
+def test_an_mlx_model_is_listed_loaded_with_the_mlx_engine_shown_and_deleted(
+    qtbot, tmp_path, stores, monkeypatch
+):
+    from PySide6.QtGui import QGuiApplication
+
+    from app.ui import reveal
+    from scripted import QWEN3_TEMPLATE
+    from test_mlx_discovery import make_mlx_snapshot, mlx_files
+
+    files = mlx_files(4, QWEN3_TEMPLATE, model_type="qwen3", ctx=40960)
+    snap = make_mlx_snapshot(stores["hf_cache"], "mlx-community/Qwen3-8B-4bit", files)
+    read: list[str] = []
+    real_describe = model_choice.describe_gguf
+
+    def describe_gguf(path: Any, profile: Any) -> Any:
+        read.append(str(path))
+        return real_describe(path, profile)
+
+    monkeypatch.setattr(model_choice, "describe_gguf", describe_gguf)
+    monkeypatch.setattr(reveal, "open_url", lambda _url: False)  # shown as a copied path
+    client = ScriptedClient()
+    w = make_window(qtbot, tmp_path, stores, client)
+    m = open_manager(qtbot, w)
+    assert m.table.rowCount() == 4 and "4 models" in m.status.text()
+    row = next(i for i, x in enumerate(m.models) if x.format == "mlx")
+    cells = [m.table.item(row, col).text() for col in range(m.table.columnCount())]
+    assert cells[:5] == ["Qwen3-8B", "4bit", "MLX", cells[3], "Hugging Face cache"]
+    assert cells[3] != "0 B" and str(snap) in m.table.item(row, 0).toolTip()
+    assert m.select_path(snap) and m.load_button.isEnabled()
+    m.show_button.click()
+    assert QGuiApplication.clipboard().text() == str(snap)  # the folder itself
+    with qtbot.waitSignal(w.controller.sig_model, timeout=10_000):
+        m.load_button.click()
+    assert client.loads[-1] == str(snap) and read == []  # no GGUF header read on a folder
+    assert w.controller.load_opts["engine"] == "mlx" and w.controller.n_ctx == 16384
+    assert w.controller.model_name == "Qwen3-8B"
+    # loaded: never deleted under the engine; once another model is loaded, deleted whole
+    qtbot.waitUntil(lambda: m.select_path(snap) and "loaded" in m.delete_button.toolTip(),
+                    timeout=10_000)  # fmt: skip
+    assert not m.delete_button.isEnabled()
+    other = next(x for x in m.models if x.source == "lmstudio")
+    with qtbot.waitSignals([w.controller.sig_model, m.sig_refreshed], timeout=10_000):
+        w.controller.load_model(str(other.path), "Another")
+    m.task.wait(10_000)  # the scan after the load is over, and its list shown
+    qtbot.wait(50)
+    assert m.select_path(snap) and m.delete_button.isEnabled()
+    asked: list[str] = []
+    m.confirm = lambda _title, text: asked.append(text) or True
+    m.delete_button.click()
+    assert "Delete Qwen3-8B (4bit)?" in asked[0] and not snap.exists()
+    qtbot.waitUntil(lambda: "mlx" not in {x.format for x in m.models}, timeout=10_000)
     w.close()

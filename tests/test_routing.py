@@ -131,3 +131,33 @@ def test_think_harder_keeps_both_answers_and_the_history_still_alternates(tmp_pa
     assert roles_alternate(nxt.messages)
     assert [t["content"] for t in nxt.messages if t["role"] == "assistant"] == ["It is 391."]
     store.close()
+
+
+def test_pick_pair_takes_mlx_folders_sized_by_the_catalog_or_their_name():
+    from app.core.model_discovery import FoundModel
+    from app.core.routing.pair import params_from_catalog
+
+    def mlx(repo: str, name: str) -> FoundModel:
+        snap = Path(f"/hub/models--{repo.replace('/', '--')}/snapshots/{'c' * 40}")
+        return FoundModel(name, snap, 1, "hf-cache", format="mlx", quant="4bit", origin=repo)
+
+    small = mlx("mlx-community/DeepSeek-R1-Distill-Qwen-1.5B-4bit", "DeepSeek-R1-Distill-Qwen-1.5B")
+    big = mlx("mlx-community/DeepSeek-R1-Distill-Qwen-32B-MLX-8Bit", "Renamed by hand")
+    pair = pick_pair([small, big])
+    assert pair is not None and (pair.small.format, pair.big.format) == ("mlx", "mlx")
+    assert pair.small.path == str(small.path) and pair.big.name == "Renamed by hand"
+    assert pair.big.params_b == pytest.approx(32.8, abs=1)  # the catalog's, by its repo
+    # a quant the catalog does not list, by the source's repo pattern; else from the name
+    assert params_from_catalog("/x", "mlx-community/DeepSeek-R1-Distill-Qwen-7B-5bit") == 7.62
+    assert params_from_catalog("/x", "mlx-community/DeepSeek-R1-Distill-Qwen-7B-Foo") is None
+    assert params_from_catalog("/x", "mlx-community/DeepSeek-R1-Distill-Qwen-1.5B-4bit") < 2
+    other = mlx("someone/Tiny-Reasoner-0.5B-mlx", "Tiny-Reasoner-0.5B")
+    assert pick_pair([other, big]).small.params_b == 0.5  # type: ignore[union-attr]
+    # a GGUF small model with an MLX big one: each side keeps its format (and engine)
+    gguf = Found("DeepSeek-R1-Distill-Qwen-1.5B",
+                 Path("/m/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf"))  # fmt: skip
+    mixed = pick_pair([gguf, big])
+    assert mixed is not None and (mixed.small.format, mixed.big.format) == ("gguf", "mlx")
+    broken = FoundModel("Huge-70B", Path("/hub/x"), 1, "hf-cache", format="mlx",
+                        problem="model-00002-of-00008.safetensors is missing")  # fmt: skip
+    assert pick_pair([small, broken]) is None

@@ -9,7 +9,9 @@ wizard talks only to this module, so a change in those APIs changes this file al
   the words a person needs: where it runs, how long an answer takes, what the quant costs),
   ranked, the recommended one first.
 - `fetch(option, settings, …)`: plan and run the download (call it on a worker thread).
-- `describe_gguf(path, profile)`: a GGUF file's metadata and plan, without loading it.
+- `describe_gguf(path, profile)`: a GGUF file's metadata and plan, without loading it;
+  `describe_mlx` the same for an MLX model folder (its JSON files; no plan), and
+  `describe_local` whichever of the two a path is.
 
 No Qt here; everything that touches the network or the disk is meant for a worker thread.
 """
@@ -28,6 +30,7 @@ from app.core.planner.words import ctx_words, duration_words, gb_words
 
 GB = 10**9
 USABLE_ANSWER_SECONDS = 300.0
+MLX_MAX_CTX = 16384  # the context an MLX folder loads with (its own, if smaller)
 
 MODE_LABELS = {
     "gpu": "GPU",
@@ -615,7 +618,8 @@ def save_token(token: str) -> None:
 # -- local files ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LocalModelInfo:
-    """A GGUF file read without loading it, and how it would run on this machine."""
+    """A GGUF file (or an MLX model folder, `format` "mlx") read without loading it, and how
+    it would run on this machine."""
 
     path: Path
     name: str
@@ -627,8 +631,12 @@ class LocalModelInfo:
     plan: Any = None  # a planner Plan, or None when it could not be planned
     plan_problem: str = ""
     n_threads: int | None = None
+    format: str = "gguf"
 
     def load_settings(self) -> dict[str, Any]:
+        if self.format == "mlx":  # the MLX engine; its KV cache grows only as it is used
+            return {"engine": "mlx", "n_ctx": min(self.context_length or MLX_MAX_CTX,
+                                                  MLX_MAX_CTX)}  # fmt: skip
         if self.plan is None:
             return {"n_ctx": min(self.context_length or 8192, 8192)}
         settings = dict(self.plan.load_settings())
@@ -675,6 +683,32 @@ def describe_gguf(path: str | os.PathLike[str], profile: HardwareProfile | None)
         has_chat_template=found.has_chat_template, plan=plan, plan_problem=problem,
         n_threads=(profile.cpu.cores_physical or None) if profile else None,
     )  # fmt: skip
+
+
+def describe_mlx(path: str | os.PathLike[str], profile: HardwareProfile | None) -> LocalModelInfo:
+    """Read an MLX model folder's JSON files (architecture, size, quant, context, chat
+    template) without loading it; raises ValueError with the reason for a folder the MLX
+    engine would refuse. Not planned: its load settings name the MLX engine and a context."""
+    from app.core.model_discovery import read_mlx_folder
+
+    p = Path(path)
+    found = read_mlx_folder(p, "added")
+    if found.problem:
+        raise ValueError(f"{found.name}: {found.problem}.")
+    return LocalModelInfo(
+        path=p, name=found.name, size_bytes=found.size_bytes, architecture=found.architecture,
+        quant=found.quant, context_length=found.context_length,
+        has_chat_template=found.has_chat_template,
+        plan_problem="Ponder does not plan MLX model folders yet.",
+        n_threads=(profile.cpu.cores_physical or None) if profile else None, format="mlx",
+    )  # fmt: skip
+
+
+def describe_local(path: str | os.PathLike[str], profile: HardwareProfile | None) -> LocalModelInfo:
+    """`describe_mlx` for a folder (an MLX model), `describe_gguf` for a file."""
+    if os.path.isdir(path):
+        return describe_mlx(path, profile)
+    return describe_gguf(path, profile)
 
 
 SAMPLE_QUESTION = (

@@ -1,19 +1,27 @@
-"""Find GGUF models already on this computer, so they can be used without copying them.
+"""Find models already on this computer, so they can be used without copying them.
 
 Looks in the Hugging Face cache (HF_HUB_CACHE / HF_HOME), LM Studio's models folder, Ollama's
 store (GGUF blobs behind manifests) and the files the user added by hand (a small JSON list
-in the user config folder). Metadata comes from the pure-Python header check
-(`backends.gguf_check`), never from loading the model. No Qt, no network.
+in the user config folder). GGUF metadata comes from the pure-Python header check
+(`backends.gguf_check`), never from loading the model.
+
+MLX models (a folder written by MLX: config.json, model*.safetensors, tokenizer files, as
+mlx-community publishes them) are found in the Hugging Face cache and LM Studio's folder:
+their metadata comes from the folder's JSON files (config.json, the shard index, the
+tokenizer config) and the safetensors headers, the checks the MLX engine makes before it
+loads (`backends.mlx_check`); MLX itself is never imported. No Qt, no network.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
 import re
 import shutil
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +29,7 @@ from pathlib import Path
 from app.core.generation_settings import quant_from_name
 from backends.chat_template import has_thinking_switch
 from backends.gguf_check import GGUFError, GGUFHeader, check_gguf
+from backends.mlx_check import CUSTOM_CODE_KEYS, TOKENIZER_FILES, UNSAFE_WEIGHTS, check_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +42,23 @@ SOURCES = {
 SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
 ADDED_FILE = "added_models.json"
+MLX_WEIGHTS = "model*.safetensors"  # what mlx-lm loads from a folder
+MLX_INDEX = "model.safetensors.index.json"
+MAX_JSON_BYTES = 32 << 20  # a config or tokenizer config larger than this is not read
+# "…-4bit", "…-MLX-8Bit", "…-bf16": the quant at the end of an MLX repo's name
+_MLX_QUANT = re.compile(r"(?<![A-Za-z0-9])(?:(\d+)[-_]?bits?|(bf16|fp16|f16|fp32|f32))"
+                        r"(?![A-Za-z0-9])", re.IGNORECASE)  # fmt: skip
+_MLX_NAME_TAIL = re.compile(r"[-_.](?:mlx[-_.]?)?(?:\d+[-_]?bits?|bf16|fp16|f16|fp32|f32)"
+                            r"(?:[-_.]mlx)?$|[-_.]mlx$", re.IGNORECASE)  # fmt: skip
+_DTYPE_QUANT = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+# config.json `architectures` of a model that writes text (not an encoder, not embeddings)
+_GENERATIVE = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 
 
 @dataclass(frozen=True)
 class FoundModel:
-    """One model on disk: `path` is the file to load (part 1 of a split GGUF)."""
+    """One model on disk: `path` is what to load: a GGUF file (part 1 of a split one), or
+    an MLX model's folder (`format` "mlx"; `parts` then lists every file in it)."""
 
     name: str
     path: Path
@@ -52,7 +73,7 @@ class FoundModel:
     thinking_switch: bool = False  # its template can turn the thinking off (Qwen3)
     origin: str = ""  # the HF repo, LM Studio publisher/repo or Ollama name:tag
     last_used: float | None = None
-    problem: str | None = None  # why the header check refused it, in words
+    problem: str | None = None  # why the header (or MLX folder) check refused it, in words
     manifest: Path | None = None  # Ollama: the manifest that names this blob
 
     @property
@@ -203,9 +224,222 @@ def group_gguf_files(files: Iterable[Path]) -> list[tuple[Path, ...]]:
     return singles
 
 
+# -- reading one MLX model folder ---------------------------------------------------------
+def mlx_quant_from_name(name: str) -> str | None:
+    """`DeepSeek-R1-Distill-Qwen-7B-4bit` -> `4bit`, `…-MLX-8Bit` -> `8bit`, `…-bf16` -> `bf16`."""
+    found = list(_MLX_QUANT.finditer(name))
+    if not found:
+        return None
+    bits, dtype = found[-1].groups()
+    return f"{int(bits)}bit" if bits else dtype.lower()
+
+
+def mlx_display_name(repo_name: str) -> str:
+    """`DeepSeek-R1-Distill-Qwen-7B-4bit` -> `DeepSeek-R1-Distill-Qwen-7B` (the quant is shown
+    on its own, as for GGUF files); `Qwen3-8B-MLX-bf16` -> `Qwen3-8B`."""
+    stem = repo_name.rsplit("/", 1)[-1]
+    for _ in range(2):  # "…-4bit-mlx", then "…-MLX"
+        shorter = _MLX_NAME_TAIL.sub("", stem)
+        if not shorter or shorter == stem:
+            break
+        stem = shorter
+    return stem
+
+
+def hf_repo_of(folder: Path) -> str:
+    """`…/models--org--name/snapshots/<commit>` -> `org/name`; "" for another folder."""
+    repo = folder.parent.parent.name
+    if folder.parent.name != "snapshots" or not repo.startswith("models--"):
+        return ""
+    return repo[len("models--") :].replace("--", "/")
+
+
+def _read_json(path: Path) -> tuple[dict | None, str | None]:
+    """(the JSON object in `path`, None) or (None, what is wrong, in words)."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return None, f"{path.name} is too large to read (over {MAX_JSON_BYTES >> 20} MB)"
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
+    except (UnicodeDecodeError, ValueError):
+        return None, f"{path.name} is damaged (not valid JSON)"
+    if not isinstance(data, dict):
+        return None, f"{path.name} is damaged (not a JSON object)"
+    return data, None
+
+
+def _mlx_weights(folder: Path) -> list[Path]:
+    """The weight shards mlx-lm loads (broken links included: a missing blob is missing)."""
+    return sorted(folder.glob(MLX_WEIGHTS))
+
+
+def _written_by_mlx(weights: Sequence[Path]) -> bool:
+    """A safetensors header whose metadata says `format: mlx` (what MLX writes)."""
+    for shard in weights[:1]:
+        try:
+            with open(shard, "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+                if 2 <= n <= 100_000_000:
+                    meta = json.loads(f.read(n)).get("__metadata__") or {}
+                    return isinstance(meta, dict) and meta.get("format") == "mlx"
+        except (OSError, ValueError, struct.error, AttributeError):
+            return False
+    return False
+
+
+def _generative(config: Mapping) -> bool:
+    """False for a config that is clearly not a text-writing model (an encoder-decoder such
+    as Whisper or T5, an embedding or classification model)."""
+    if config.get("is_encoder_decoder") is True:
+        return False
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs and all(isinstance(a, str) for a in archs):
+        return any(a.endswith(_GENERATIVE) for a in archs)
+    return True
+
+
+def is_mlx_folder(folder: Path, origin: str = "") -> bool:
+    """Whether `folder` holds an MLX model (complete or not): config.json, no GGUF, a
+    text-writing model, and a sign that MLX wrote it (safetensors metadata `format: mlx`,
+    MLX's `quantization` in config.json, or "mlx" in the repo or folder name). A PyTorch
+    checkpoint in transformers' format (metadata `format: pt`) is not one."""
+    if not (folder / "config.json").is_file():
+        return False
+    if next(folder.rglob("*.gguf"), None) is not None:
+        return False
+    config, _ = _read_json(folder / "config.json")
+    if config is not None and not _generative(config):
+        return False
+    weights = _mlx_weights(folder)
+    named = "mlx" in f"{origin}/{folder.name}".lower()
+    if weights and not named and not _written_by_mlx([w for w in weights if w.is_file()]):
+        return config is not None and "quantization" in config
+    return bool(weights) or named or (config is not None and "quantization" in config)
+
+
+def _chat_template(folder: Path) -> str | None:
+    """The chat template as mlx-lm's tokenizer finds it: chat_template.jinja, else
+    chat_template.json, else tokenizer_config.json (a list of named templates: the default)."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        try:
+            if jinja.stat().st_size <= MAX_JSON_BYTES:
+                return jinja.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+    for name in ("chat_template.json", "tokenizer_config.json"):
+        if not (folder / name).is_file():
+            continue
+        data, _ = _read_json(folder / name)
+        value = (data or {}).get("chat_template")
+        if isinstance(value, list):  # [{"name": "default", "template": "…"}, …]
+            named = {t.get("name"): t.get("template") for t in value if isinstance(t, dict)}
+            value = named.get("default") or next(iter(named.values()), None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _mlx_quant(config: Mapping, name: str) -> str | None:
+    """config.json's `quantization.bits` (4 -> "4bit"), else the repo name's, else the dtype
+    of unquantized weights (bfloat16 -> "bf16")."""
+    quant = config.get("quantization")
+    bits = quant.get("bits") if isinstance(quant, dict) else None
+    if isinstance(bits, int) and not isinstance(bits, bool) and 0 < bits <= 32:
+        return f"{bits}bit"
+    dtype = config.get("torch_dtype") or config.get("dtype")
+    return mlx_quant_from_name(name) or (_DTYPE_QUANT.get(dtype) if isinstance(dtype, str)
+                                         else None)  # fmt: skip
+
+
+def _mlx_problem(folder: Path, config: Mapping | None, config_problem: str | None,
+                 weights: Sequence[Path]) -> str | None:  # fmt: skip
+    """Why the MLX engine would refuse this folder, in words (the checks of
+    backends/mlx_check.py that need no MLX), or None."""
+    if config is None:
+        return config_problem or "config.json cannot be read"
+    tok_config, _ = _read_json(folder / "tokenizer_config.json")
+    custom = [k for k in CUSTOM_CODE_KEYS if k in config]
+    custom += [f"{k} in tokenizer_config.json" for k in CUSTOM_CODE_KEYS if k in (tok_config or {})]
+    if custom:
+        return (f"it needs its own Python code to run ({', '.join(custom)}), and Ponder never "
+                "runs code that comes with a model")  # fmt: skip
+    if not isinstance(config.get("model_type"), str) or not config.get("model_type"):
+        return "config.json does not name the model's architecture (model_type)"
+    pickles = sorted(p.name for p in itertools.islice(folder.rglob("*"), 2000)
+                     if p.suffix.lower() in UNSAFE_WEIGHTS)  # fmt: skip
+    if pickles:
+        return (f"the folder holds {pickles[0]}, a Python pickle that can run code when opened: "
+                "Ponder never loads a folder with one")  # fmt: skip
+    present = [w for w in weights if w.is_file()]
+    if not present:
+        return "it has no model*.safetensors weights: the download is incomplete"
+    index, index_problem = (None, None)
+    if (folder / MLX_INDEX).is_file():
+        index, index_problem = _read_json(folder / MLX_INDEX)
+        if index_problem:
+            return index_problem
+    listed = (index or {}).get("weight_map")
+    if isinstance(listed, dict):
+        names = {p.name for p in present}
+        missing = sorted({str(v) for v in listed.values()} - names)
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            return (f"{missing[0]}{more} (listed in {MLX_INDEX}) is missing: the download is "
+                    "incomplete")  # fmt: skip
+    elif len(present) < len(weights):
+        gone = next(w.name for w in weights if not w.is_file())
+        return f"{gone} is missing: the download is incomplete"
+    for shard in present:
+        try:
+            check_safetensors(shard)
+        except (OSError, ValueError) as exc:
+            return str(exc)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return ("it has no tokenizer file (tokenizer.json or tokenizer.model): the download is "
+                "incomplete")  # fmt: skip
+    return None
+
+
+def read_mlx_folder(folder: Path, source: str, origin: str = "",
+                    name: str | None = None) -> FoundModel:  # fmt: skip
+    """Describe an MLX model folder from its JSON files and safetensors headers, without
+    loading it; what the MLX engine would refuse gives `problem`, not a raise."""
+    origin = origin or hf_repo_of(folder)
+    repo_name = (origin or folder.name).rsplit("/", 1)[-1]
+    config, config_problem = _read_json(folder / "config.json")
+    weights = _mlx_weights(folder)
+    present = [w for w in weights if w.is_file()]
+    cfg: Mapping = config or {}
+    text = cfg.get("text_config")  # a model that also reads images keeps its LM's figures here
+    ctx = cfg.get("max_position_embeddings") or (
+        text.get("max_position_embeddings") if isinstance(text, dict) else None
+    )
+    arch = cfg.get("model_type")
+    template = _chat_template(folder) if config is not None else None
+    parts = tuple(sorted(p for p in folder.rglob("*") if p.is_symlink() or p.is_file()))
+    return FoundModel(
+        name=name or mlx_display_name(repo_name),
+        path=folder,
+        size_bytes=sum(_size(w) for w in present),
+        source=source,
+        format="mlx",
+        quant=_mlx_quant(cfg, repo_name),
+        parts=parts,
+        architecture=arch if isinstance(arch, str) and arch else None,
+        context_length=ctx if isinstance(ctx, int) and not isinstance(ctx, bool) else None,
+        has_chat_template=template is not None,
+        thinking_switch=has_thinking_switch(template),
+        origin=origin,
+        problem=_mlx_problem(folder, config, config_problem, weights),
+    )
+
+
 # -- the sources --------------------------------------------------------------------------
 def scan_hf_cache(cache: Path) -> list[FoundModel]:
-    """GGUFs in `models--org--name/snapshots/<commit>/`; the newest snapshot wins a tie."""
+    """GGUFs in `models--org--name/snapshots/<commit>/`, and MLX snapshot folders; the newest
+    snapshot wins a tie (an older snapshot with the same MLX weights is left out)."""
     found: list[FoundModel] = []
     if not cache.is_dir():
         return found
@@ -216,15 +450,24 @@ def scan_hf_cache(cache: Path) -> list[FoundModel]:
             key=lambda p: p.stat().st_mtime,
             reverse=True,
         )
+        mlx_weights: set[frozenset[str]] = set()
         for snap in snaps:
             files = [p for p in snap.rglob("*.gguf") if p.exists()]  # broken links left out
             for group in group_gguf_files(files):
                 found.append(read_model(group[0], "hf-cache", repo, group))
+            if is_mlx_folder(snap, repo):
+                blobs = frozenset(os.path.realpath(w) for w in _mlx_weights(snap) if w.is_file())
+                if blobs and blobs in mlx_weights:
+                    continue  # the same weights as a newer snapshot of this repo
+                mlx_weights.add(blobs)
+                found.append(read_mlx_folder(snap, "hf-cache", repo))
     return found
 
 
 def scan_lmstudio(root: Path) -> list[FoundModel]:
-    """`<root>/<publisher>/<repo>/*.gguf` (also one folder deeper, as some versions write)."""
+    """`<root>/<publisher>/<repo>/*.gguf` (also one folder deeper, as some versions write),
+    and MLX models: `<root>/<publisher>/<repo>/` holding config.json and safetensors (or
+    a folder one deeper)."""
     found: list[FoundModel] = []
     if not root.is_dir():
         return found
@@ -232,6 +475,13 @@ def scan_lmstudio(root: Path) -> list[FoundModel]:
         origin = f"{repo_dir.parent.name}/{repo_dir.name}"
         for group in group_gguf_files(repo_dir.rglob("*.gguf")):
             found.append(read_model(group[0], "lmstudio", origin, group))
+        if is_mlx_folder(repo_dir, origin):
+            found.append(read_mlx_folder(repo_dir, "lmstudio", origin))
+            continue
+        for sub in sorted(p for p in repo_dir.iterdir() if p.is_dir()):
+            if is_mlx_folder(sub, origin):
+                found.append(read_mlx_folder(sub, "lmstudio", origin,
+                                             mlx_display_name(sub.name)))  # fmt: skip
     return found
 
 
@@ -378,7 +628,8 @@ def discover_models(
     added_list: Path | None = None,
     last_used: Mapping[str, float] | None = None,
 ) -> list[FoundModel]:
-    """Every GGUF model found, each file once (the first source wins), most recent first."""
+    """Every model found (GGUF files, MLX folders), each once (the first source wins), most
+    recent first."""
     found: list[FoundModel] = []
     found += scan_hf_cache(hf_cache or hf_cache_dir())
     for root in lmstudio if lmstudio is not None else lmstudio_dirs():
@@ -434,7 +685,8 @@ def _prune_empty(folder: Path, stop: Path) -> None:
 
 
 def _snapshot_of(path: Path) -> Path:
-    snap = path.parent
+    """The snapshot folder of a file in it, or of the snapshot folder itself (MLX)."""
+    snap = path
     while snap.parent.name != "snapshots" and snap.parent != snap:
         snap = snap.parent
     return snap
@@ -499,8 +751,12 @@ def delete_model(model: FoundModel, added_list: Path | None = None,
     elif model.source == "added":
         forget_added(model.path, added_list)
     elif model.source == "lmstudio":
+        if model.format == "mlx":  # the model's own folder: its empty subfolders too
+            for sub in sorted((p for p in model.path.rglob("*") if p.is_dir()), reverse=True):
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
         with contextlib.suppress(OSError):
-            model.path.parent.rmdir()
+            (model.path if model.format == "mlx" else model.path.parent).rmdir()
     return freed
 
 
@@ -515,23 +771,46 @@ def _sha256_of(path: Path, chunk: int = 8 << 20) -> str:
     return h.hexdigest()
 
 
+def _git_blob_sha1(path: Path) -> str:
+    """The id git (and the Hub) gives a small file: sha1 of "blob <size>\\0" and its bytes."""
+    import hashlib
+
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
 def verify_model(model: FoundModel) -> tuple[bool, str]:
-    """Check a model again: the header of its file, and (where the store names blobs by their
-    sha256: the Hugging Face cache and Ollama) every byte against that hash. Blocking."""
-    try:
-        check_gguf(model.path)
-    except (GGUFError, OSError) as exc:
-        return False, f"{model.name}: {exc}."
+    """Check a model again: the header of its file (an MLX folder: its files, as discovery
+    does), and (where the store names blobs by their hash: the Hugging Face cache and Ollama)
+    every byte against that hash. Blocking."""
+    if model.format == "mlx":
+        again = read_mlx_folder(model.path, model.source, model.origin, model.name)
+        if again.problem:
+            return False, f"{model.name}: {again.problem}."
+        parts = again.parts
+    else:
+        try:
+            check_gguf(model.path)
+        except (GGUFError, OSError) as exc:
+            return False, f"{model.name}: {exc}."
+        parts = model.parts
     hashed = 0
-    for part in model.parts:
+    for part in parts:
         real = Path(os.path.realpath(part))
         expected = real.name.removeprefix("sha256-")
-        if not re.fullmatch(r"[0-9a-f]{64}", expected):
+        if re.fullmatch(r"[0-9a-f]{64}", expected):
+            actual = _sha256_of(real)
+        elif model.source == "hf-cache" and re.fullmatch(r"[0-9a-f]{40}", expected):
+            actual = _git_blob_sha1(real)  # a small file the Hub keeps in git, not LFS
+        else:
             continue
-        if _sha256_of(real) != expected:
+        if actual != expected:
             return False, (f"{part.name} is damaged: its contents no longer match their "
                            "checksum. Delete it and download it again.")  # fmt: skip
         hashed += 1
     if hashed:
         return True, f"{model.name} is intact: every byte matches its checksum."
+    if model.format == "mlx":
+        return True, (f"{model.name} has all its files and sound safetensors headers (this "
+                      "store keeps no checksum to compare).")  # fmt: skip
     return True, f"{model.name} has a sound header (this store keeps no checksum to compare)."

@@ -347,12 +347,13 @@ class MainWindow(QMainWindow):
         return dialog
 
     def load_local_model(self, path: str) -> None:
-        """Load a model file found on disk with settings planned for this machine."""
+        """Load a model found on disk (a GGUF file, or an MLX model folder: the MLX engine)
+        with settings planned for this machine."""
         from app.core import model_choice
         from app.ui.wizard.tasks import Task
 
         profile = getattr(self.choice_env, "profile", None)
-        task = Task(lambda: model_choice.describe_gguf(path, profile or model_choice.detect()),
+        task = Task(lambda: model_choice.describe_local(path, profile or model_choice.detect()),
                     self)  # fmt: skip
 
         def planned(info: Any) -> None:
@@ -360,7 +361,8 @@ class MainWindow(QMainWindow):
 
         def failed(_exc: Exception, _tb: str) -> None:
             self._load_meta = {}
-            self.controller.load_model(path)  # the engine says what is wrong
+            engine = {"engine": "mlx"} if os.path.isdir(path) else {}
+            self.controller.load_model(path, **engine)  # the engine says what is wrong
 
         task.sig_result.connect(planned)
         task.sig_error.connect(failed)
@@ -370,7 +372,9 @@ class MainWindow(QMainWindow):
 
     def refresh_auto(self) -> Any:
         """Offer Auto next to the model choice when a small and a big model are installed
-        (found and planned on a worker thread); returns the task."""
+        (found and planned on a worker thread); returns the task. Either may be a GGUF file
+        or an MLX model folder (loaded with the MLX engine; left out where MLX is not
+        installed)."""
         from app.core import model_choice, model_discovery
         from app.core.routing import pick_pair
         from app.ui.wizard.tasks import Task
@@ -379,16 +383,23 @@ class MainWindow(QMainWindow):
         profile = getattr(self.choice_env, "profile", None)
 
         def find() -> Any:
-            pair = pick_pair(discover())
+            nonlocal profile
+            models = list(discover())
+            if any(getattr(m, "format", "gguf") == "mlx" for m in models):
+                profile = profile or model_choice.detect()
+                if not profile.engines.mlx_installed:
+                    models = [m for m in models if getattr(m, "format", "gguf") != "mlx"]
+            pair = pick_pair(models)
             if pair is None:
                 return None
             sides = []
             for side in (pair.small, pair.big):
-                try:
-                    info = model_choice.describe_gguf(side.path, profile or model_choice.detect())
-                    opts = info.load_settings()
+                mlx = side.format == "mlx"
+                try:  # an MLX folder: its JSON files, never the GGUF header reader
+                    describe = model_choice.describe_mlx if mlx else model_choice.describe_gguf
+                    opts = describe(side.path, profile or model_choice.detect()).load_settings()
                 except Exception:  # the engine says what is wrong when it loads
-                    opts = {}
+                    opts = {"engine": "mlx"} if mlx else {}
                 sides.append(replace(side, load_opts=opts))
             return replace(pair, small=sides[0], big=sides[1])
 

@@ -8,6 +8,8 @@ only taken off the list ("Remove from list"): their files stay (`app.core.model_
 Models come from `app.core.model_discovery` (the Hugging Face cache, LM Studio's folder,
 Ollama's store and files the user added), scanned on a worker thread; the measured speed
 comes from `app.core.model_stats`. Files of other tools are used in place, never copied.
+GGUF files and MLX model folders are listed alike (Format: GGUF or MLX); Load gives the
+window the path, and the window loads a folder with the MLX engine.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def ago(ts: float | None) -> str:
 
 
 class ModelManager(QDialog):
-    sig_load = Signal(str)  # path of the file to load
+    sig_load = Signal(str)  # path of the file (or MLX model folder) to load
     sig_load_remote = Signal(object)  # a saved remote.RemoteModel to chat with
     sig_connect = Signal()  # "Connect to a server…"
     sig_import = Signal()  # "Add a GGUF file…"
@@ -339,7 +341,7 @@ class ModelManager(QDialog):
         if m is not None:
             from app.ui.reveal import reveal_folder
 
-            reveal_folder(self, m.path.parent)
+            reveal_folder(self, m.path if m.format == "mlx" else m.path.parent)
 
     def _ask(self, title: str, text: str) -> bool:
         return ask(self, title, text)

@@ -2,10 +2,12 @@
 
 `pick_pair` finds a small model (at most SMALL_MAX_B billion parameters) and a big one (at
 least BIG_MIN_B, and at least BIG_RATIO times the small one) among the installed models;
-parameter counts come from the catalog when the file is one of its quants, else from the
-name ("…-1.5B-…", "14b"). `Router.choose` classifies a prompt and names the side that answers;
-the engine holds one model at a time, so a switch is a reload: the router only switches when
-the other side is needed, and says so (`switch`), so the window can load first.
+parameter counts come from the catalog when the file (or an MLX model's repo) is one of its
+quants, else from the name ("…-1.5B-…", "14b"). Either side may be a GGUF file or an MLX
+model folder (`ModelSide.format`); each loads with its own engine. `Router.choose`
+classifies a prompt and names the side that answers; the engine holds one model at a time,
+so a switch is a reload: the router only switches when the other side is needed, and says so
+(`switch`), so the window can load first.
 
 A model whose chat template has a thinking switch (Qwen3's `enable_thinking`) can answer a
 routine prompt itself, without thinking, at no reload: when the big model has one, routine
@@ -26,6 +28,8 @@ from app.core.routing.classifier import Classifier, Decision, default_classifier
 SMALL_MAX_B = 4.0
 BIG_MIN_B = 7.0
 BIG_RATIO = 3.0
+# an MLX repo's quant where the catalog's pattern has {quant}: "4bit", "MLX-8Bit", "4bit-DWQ"
+_MLX_QUANT = r"(?:mlx[-_])?(?:\d+[-_]?bits?|bf16|fp16|f16)(?:[-_][A-Za-z0-9]+)?"
 _PARAMS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[bB](?![a-zA-Z])")
 
 
@@ -49,6 +53,7 @@ class ModelSide:
     params_b: float
     load_opts: dict[str, Any] = field(default_factory=dict, compare=False)
     thinking_switch: bool = False  # can answer without thinking (Qwen3's enable_thinking)
+    format: str = "gguf"  # "gguf" (llama.cpp) or "mlx" (an MLX model folder)
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,9 @@ class AutoPair:
         return f"{self.small.name} for routine prompts, {self.big.name} for complex ones"
 
 
-def params_from_catalog(path: str) -> float | None:
-    """Billions of parameters of a catalog model whose quant file this is."""
+def params_from_catalog(path: str, repo: str = "") -> float | None:
+    """Billions of parameters of a catalog model whose quant file this is, or (an MLX model)
+    whose MLX repo `repo` is: one of its quants' repos, or its pattern with a quant name."""
     from app.core.catalog import CatalogError, load_catalog
 
     name = os.path.basename(path)
@@ -84,6 +90,16 @@ def params_from_catalog(path: str) -> float | None:
         for source in model.sources:
             if any(name in q.files for q in source.quants):
                 return model.params_b
+    if not repo:
+        return None
+    mlx = [(m, s) for m in catalog.models for s in m.sources if s.format == "mlx"]
+    for model, source in mlx:
+        if any(source.repo_for(q.name).lower() == repo.lower() for q in source.quants):
+            return model.params_b
+    for model, source in mlx:  # a quant the catalog does not list ("…-5bit")
+        pattern = _MLX_QUANT.join(re.escape(p) for p in source.repo.split("{quant}"))
+        if "{quant}" in source.repo and re.fullmatch(pattern, repo, re.IGNORECASE):
+            return model.params_b
     return None
 
 
@@ -98,7 +114,14 @@ def params_from_name(*names: str) -> float | None:
 
 def parameters_b(model: InstalledModel) -> float | None:
     path = str(model.path)
-    return params_from_catalog(path) or params_from_name(model.name, os.path.basename(path))
+    repo = str(getattr(model, "origin", "") or "") if _format(model) == "mlx" else ""
+    return params_from_catalog(path, repo) or params_from_name(
+        model.name, os.path.basename(path), repo.rsplit("/", 1)[-1]
+    )
+
+
+def _format(model: InstalledModel) -> str:
+    return str(getattr(model, "format", "gguf") or "gguf")
 
 
 def pick_pair(models: Iterable[InstalledModel]) -> AutoPair | None:
@@ -112,7 +135,8 @@ def pick_pair(models: Iterable[InstalledModel]) -> AutoPair | None:
         b = parameters_b(m)
         if b is not None:
             switch = bool(getattr(m, "thinking_switch", False))
-            sized.append(ModelSide(str(m.path), m.name, b, thinking_switch=switch))
+            sized.append(ModelSide(str(m.path), m.name, b, thinking_switch=switch,
+                                   format=_format(m)))  # fmt: skip
     small = min((s for s in sized if s.params_b <= SMALL_MAX_B), key=lambda s: s.params_b,
                 default=None)  # fmt: skip
     big = max((s for s in sized if s.params_b >= BIG_MIN_B), key=lambda s: s.params_b,
