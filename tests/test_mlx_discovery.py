@@ -470,3 +470,14 @@ def test_an_auto_routine_prompt_is_answered_by_the_mlx_small_model_through_the_e
     w.close()
     w.store.close()
     shutil.rmtree(tmp_path / "hub", ignore_errors=True)
+
+
+def test_ponder_serve_lists_an_mlx_snapshot_by_its_repo_name_with_the_mlx_engine(tmp_path):
+    from app.serve.catalog import from_found
+
+    hf = tmp_path / "hub"
+    folder = make_mlx_snapshot(hf, "mlx-community/Qwen3-8B-4bit",
+                               mlx_files(4, QWEN3_TEMPLATE, model_type="qwen3"))  # fmt: skip
+    served = from_found(scan(hf)["mlx-community/Qwen3-8B-4bit"])
+    # the snapshot folder is named by a commit: the id is the repo's name, the engine MLX
+    assert (served.id, served.engine, served.path) == ("Qwen3-8B-4bit", "mlx", str(folder))

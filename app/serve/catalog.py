@@ -71,12 +71,20 @@ def _mtime(path: Path) -> int:
 
 
 def from_found(found: Any) -> ServedModel:
-    """A model_discovery.FoundModel as served: Ollama's name:tag, else the file's stem."""
+    """A model_discovery.FoundModel as served: Ollama's name:tag, an MLX folder's repo name
+    (its snapshot folder is named by a commit), else the file's stem."""
     path = Path(found.path)
-    model_id = found.origin if found.source == "ollama" else _stem(path.name)
+    mlx = getattr(found, "format", "gguf") == "mlx"
+    if found.source == "ollama":
+        model_id = found.origin
+    elif mlx:
+        model_id = (found.origin or "").rsplit("/", 1)[-1] or path.name
+    else:
+        model_id = _stem(path.name)
     origin = "" if found.source in ("ollama", "added") else found.origin
-    return ServedModel(model_id, str(path), found.name, found.source, "llama_cpp",
-                       found.size_bytes, _mtime(path), origin)  # fmt: skip
+    return ServedModel(model_id, str(path), found.name, found.source,
+                       "mlx" if mlx else "llama_cpp", found.size_bytes, _mtime(path),
+                       origin)  # fmt: skip
 
 
 def from_path(path: str | os.PathLike[str]) -> ServedModel:

@@ -394,12 +394,11 @@ class MainWindow(QMainWindow):
                 return None
             sides = []
             for side in (pair.small, pair.big):
-                mlx = side.format == "mlx"
                 try:  # an MLX folder: its JSON files, never the GGUF header reader
-                    describe = model_choice.describe_mlx if mlx else model_choice.describe_gguf
-                    opts = describe(side.path, profile or model_choice.detect()).load_settings()
+                    info = model_choice.describe_local(side.path, profile or model_choice.detect())
+                    opts = info.load_settings()
                 except Exception:  # the engine says what is wrong when it loads
-                    opts = {"engine": "mlx"} if mlx else {}
+                    opts = {"engine": "mlx"} if side.format == "mlx" else {}
                 sides.append(replace(side, load_opts=opts))
             return replace(pair, small=sides[0], big=sides[1])
 
