@@ -19,6 +19,7 @@ from backends.base import EngineFailure
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tiktoken.model")
 UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 CUSTOM_CODE_KEYS = ("model_file", "auto_map")
+MLX_INDEX = "model.safetensors.index.json"
 # Room left beside the weights for the KV cache, activations and the runtime.
 MEMORY_MARGIN = 1.1
 _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4,
@@ -68,10 +69,15 @@ def check_safetensors(path: Path) -> int:
     return total
 
 
-def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
+def check_model_folder(
+    path: str, label: str | None = None, architecture: bool = True
+) -> tuple[Path, dict[str, Any], int]:
     """Refuse, in words, a folder mlx-lm cannot or must not load; return (folder, config,
-    weight bytes). Raises EngineFailure("bad_model")."""
+    weight bytes). Raises EngineFailure("bad_model"). `label` names the folder in the words
+    (default: its name; a Hub snapshot's is a commit); `architecture=False` leaves out the
+    one check that imports mlx-lm (model discovery lists folders without MLX)."""
     folder = Path(path)
+    label = label or folder.name
     if not folder.exists():
         raise EngineFailure("bad_model", f"There is no file or folder at {path}.")
     if not folder.is_dir():
@@ -82,7 +88,7 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
         )
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
-        raise EngineFailure("bad_model", f"The model folder {folder.name} has no config.json.")
+        raise EngineFailure("bad_model", f"The model folder {label} has no config.json.")
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
         if not isinstance(config, dict):
@@ -101,7 +107,7 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise EngineFailure("bad_model", "The model's config.json does not name its model_type.")
-    if not _architecture_supported(config):
+    if architecture and not _architecture_supported(config):
         import mlx_lm
 
         raise EngineFailure(
@@ -114,23 +120,31 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
     if unsafe and not weights:
         raise EngineFailure(
             "bad_model",
-            f"The model folder {folder.name} has only {unsafe[0]}, a PyTorch pickle that Ponder "
+            f"The model folder {label} has only {unsafe[0]}, a PyTorch pickle that Ponder "
             "does not open (it can run code): download the safetensors or GGUF version.",
         )
     if unsafe:
         raise EngineFailure(
             "bad_model",
-            f"The model folder {folder.name} holds {', '.join(unsafe[:3])}: a Python pickle, "
+            f"The model folder {label} holds {', '.join(unsafe[:3])}: a Python pickle, "
             "which can run code when opened, and Ponder never loads a folder with one. Use a "
             "folder with only safetensors weights (remove the pickle, or download the model "
             "with Ponder, which never fetches pickles).",
         )
-    if not weights:
+    present = [w for w in weights if w.is_file()]  # a broken link is a missing blob
+    if not present:
         raise EngineFailure(
-            "bad_model", f"The model folder {folder.name} has no model*.safetensors weights."
+            "bad_model",
+            f"The model folder {label} has no model*.safetensors weights: the download is "
+            "incomplete, download the model again.",
         )
+    missing = _missing_shards(folder, weights, present)
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise EngineFailure("bad_model", f"{missing[0]}{more} is missing from {label}: the "
+                            "download is incomplete, download the model again.")  # fmt: skip
     total = 0
-    for w in weights:
+    for w in present:
         try:
             total += check_safetensors(w)
         except (OSError, ValueError) as exc:
@@ -140,10 +154,26 @@ def check_model_folder(path: str) -> tuple[Path, dict[str, Any], int]:
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise EngineFailure(
             "bad_model",
-            f"The model folder {folder.name} has no tokenizer file (tokenizer.json or "
+            f"The model folder {label} has no tokenizer file (tokenizer.json or "
             "tokenizer.model): the download is incomplete, download the model again.",
         )
     return folder, config, total
+
+
+def _missing_shards(folder: Path, weights: list[Path], present: list[Path]) -> list[str]:
+    """Weight shards that should be there and are not: those the shard index lists (a
+    damaged index refuses the folder), else the broken links among `weights`."""
+    index = folder / MLX_INDEX
+    if index.is_file():
+        try:
+            listed = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+            raise EngineFailure("bad_model", f"The model's {MLX_INDEX} is damaged: {exc}.") from exc
+        if isinstance(listed, dict):
+            names = {p.name for p in present}
+            return [f"{n} (listed in {MLX_INDEX})" for n in sorted({str(v) for v in
+                    listed.values()} - names)]  # fmt: skip
+    return [w.name for w in weights if not w.is_file()]
 
 
 def _pickles(folder: Path, limit: int = 2000) -> list[str]:

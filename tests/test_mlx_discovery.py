@@ -20,6 +20,7 @@ from safetensors.numpy import save_file
 
 from app.core import model_choice, model_removal
 from app.core import model_discovery as md
+from backends.mlx_check import MLX_INDEX
 from scripted import QWEN3_TEMPLATE, TEMPLATE_PREOPEN
 
 COMMIT = "c" * 40
@@ -71,7 +72,7 @@ def mlx_files(
         for i, name in enumerate(names):
             files[name] = tiny_safetensors(rows=8 + i, fmt=fmt)
         weight_map = {f"layer{i}.weight": name for i, name in enumerate(names)}
-        files[md.MLX_INDEX] = json.dumps({"metadata": {}, "weight_map": weight_map}).encode()
+        files[MLX_INDEX] = json.dumps({"metadata": {}, "weight_map": weight_map}).encode()
     tok_config: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast"}
     if template is not None:
         tok_config["chat_template"] = template
@@ -175,7 +176,7 @@ def test_a_chat_template_file_is_read_too(tmp_path):
         ("cut_short", "cut short"),
         ("no_tokenizer", "no tokenizer file"),
         ("custom_code", "its own Python code"),
-        ("pickle", "pytorch_model.bin, a Python pickle"),
+        ("pickle", "pytorch_model.bin: a Python pickle"),
     ],
 )
 def test_an_incomplete_or_refused_folder_is_listed_with_its_problem(tmp_path, fault, words):

@@ -15,7 +15,6 @@ loads (`backends.mlx_check`); MLX itself is never imported. No Qt, no network.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -27,9 +26,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.core.generation_settings import quant_from_name
+from backends.base import EngineFailure
 from backends.chat_template import has_thinking_switch
 from backends.gguf_check import GGUFError, GGUFHeader, check_gguf
-from backends.mlx_check import CUSTOM_CODE_KEYS, TOKENIZER_FILES, UNSAFE_WEIGHTS, check_safetensors
+from backends.mlx_check import check_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
 ADDED_FILE = "added_models.json"
 MLX_WEIGHTS = "model*.safetensors"  # what mlx-lm loads from a folder
-MLX_INDEX = "model.safetensors.index.json"
 MAX_JSON_BYTES = 32 << 20  # a config or tokenizer config larger than this is not read
 # "…-4bit", "…-MLX-8Bit", "…-bf16": the quant at the end of an MLX repo's name
 _MLX_QUANT = re.compile(r"(?<![A-Za-z0-9])(?:(\d+)[-_]?bits?|(bf16|fp16|f16|fp32|f32))"
@@ -353,52 +352,13 @@ def _mlx_quant(config: Mapping, name: str) -> str | None:
                                          else None)  # fmt: skip
 
 
-def _mlx_problem(folder: Path, config: Mapping | None, config_problem: str | None,
-                 weights: Sequence[Path]) -> str | None:  # fmt: skip
-    """Why the MLX engine would refuse this folder, in words (the checks of
-    backends/mlx_check.py that need no MLX), or None."""
-    if config is None:
-        return config_problem or "config.json cannot be read"
-    tok_config, _ = _read_json(folder / "tokenizer_config.json")
-    custom = [k for k in CUSTOM_CODE_KEYS if k in config]
-    custom += [f"{k} in tokenizer_config.json" for k in CUSTOM_CODE_KEYS if k in (tok_config or {})]
-    if custom:
-        return (f"it needs its own Python code to run ({', '.join(custom)}), and Ponder never "
-                "runs code that comes with a model")  # fmt: skip
-    if not isinstance(config.get("model_type"), str) or not config.get("model_type"):
-        return "config.json does not name the model's architecture (model_type)"
-    pickles = sorted(p.name for p in itertools.islice(folder.rglob("*"), 2000)
-                     if p.suffix.lower() in UNSAFE_WEIGHTS)  # fmt: skip
-    if pickles:
-        return (f"the folder holds {pickles[0]}, a Python pickle that can run code when opened: "
-                "Ponder never loads a folder with one")  # fmt: skip
-    present = [w for w in weights if w.is_file()]
-    if not present:
-        return "it has no model*.safetensors weights: the download is incomplete"
-    index, index_problem = (None, None)
-    if (folder / MLX_INDEX).is_file():
-        index, index_problem = _read_json(folder / MLX_INDEX)
-        if index_problem:
-            return index_problem
-    listed = (index or {}).get("weight_map")
-    if isinstance(listed, dict):
-        names = {p.name for p in present}
-        missing = sorted({str(v) for v in listed.values()} - names)
-        if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            return (f"{missing[0]}{more} (listed in {MLX_INDEX}) is missing: the download is "
-                    "incomplete")  # fmt: skip
-    elif len(present) < len(weights):
-        gone = next(w.name for w in weights if not w.is_file())
-        return f"{gone} is missing: the download is incomplete"
-    for shard in present:
-        try:
-            check_safetensors(shard)
-        except (OSError, ValueError) as exc:
-            return str(exc)
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        return ("it has no tokenizer file (tokenizer.json or tokenizer.model): the download is "
-                "incomplete")  # fmt: skip
+def _mlx_problem(folder: Path, label: str) -> str | None:
+    """Why the MLX engine would refuse this folder, in its words (backends/mlx_check.py, all
+    but the architecture check, which needs MLX), or None."""
+    try:
+        check_model_folder(str(folder), label, architecture=False)
+    except EngineFailure as exc:
+        return exc.message.rstrip(".")
     return None
 
 
@@ -419,8 +379,9 @@ def read_mlx_folder(folder: Path, source: str, origin: str = "",
     arch = cfg.get("model_type")
     template = _chat_template(folder) if config is not None else None
     parts = tuple(sorted(p for p in folder.rglob("*") if p.is_symlink() or p.is_file()))
+    name = name or mlx_display_name(repo_name)
     return FoundModel(
-        name=name or mlx_display_name(repo_name),
+        name=name,
         path=folder,
         size_bytes=sum(_size(w) for w in present),
         source=source,
@@ -432,7 +393,7 @@ def read_mlx_folder(folder: Path, source: str, origin: str = "",
         has_chat_template=template is not None,
         thinking_switch=has_thinking_switch(template),
         origin=origin,
-        problem=_mlx_problem(folder, config, config_problem, weights),
+        problem=config_problem or _mlx_problem(folder, name),
     )
 
 
@@ -785,8 +746,8 @@ def verify_model(model: FoundModel) -> tuple[bool, str]:
     every byte against that hash. Blocking."""
     if model.format == "mlx":
         again = read_mlx_folder(model.path, model.source, model.origin, model.name)
-        if again.problem:
-            return False, f"{model.name}: {again.problem}."
+        if again.problem:  # the engine's words, which name the model
+            return False, f"{again.problem}."
         parts = again.parts
     else:
         try:
