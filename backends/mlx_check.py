@@ -77,7 +77,7 @@ def check_model_folder(
     (default: its name; a Hub snapshot's is a commit); `architecture=False` leaves out the
     one check that imports mlx-lm (model discovery lists folders without MLX)."""
     folder = Path(path)
-    label = label or folder.name
+    label = label or _folder_label(folder)
     if not folder.exists():
         raise EngineFailure("bad_model", f"There is no file or folder at {path}.")
     if not folder.is_dir():
@@ -158,6 +158,15 @@ def check_model_folder(
             "tokenizer.model): the download is incomplete, download the model again.",
         )
     return folder, config, total
+
+
+def _folder_label(folder: Path) -> str:
+    """The folder's name, or a Hub cache snapshot's repo (`…/models--org--name/snapshots/<commit>`
+    -> `org/name`): a commit says nothing to a person."""
+    repo = folder.parent.parent.name
+    if folder.parent.name == "snapshots" and repo.startswith("models--"):
+        return repo.removeprefix("models--").replace("--", "/")
+    return folder.name
 
 
 def _missing_shards(folder: Path, weights: list[Path], present: list[Path]) -> list[str]:

@@ -482,3 +482,17 @@ def test_ponder_serve_lists_an_mlx_snapshot_by_its_repo_name_with_the_mlx_engine
     served = from_found(scan(hf)["mlx-community/Qwen3-8B-4bit"])
     # the snapshot folder is named by a commit: the id is the repo's name, the engine MLX
     assert (served.id, served.engine, served.path) == ("Qwen3-8B-4bit", "mlx", str(folder))
+
+
+def test_the_engine_names_a_snapshots_repo_not_its_commit_when_a_shard_is_missing(tmp_path):
+    from backends.base import EngineFailure
+    from backends.mlx_check import check_model_folder
+
+    files = mlx_files(4, shards=2)
+    del files["model-00002-of-00002.safetensors"]
+    snap = make_mlx_snapshot(tmp_path / "hub", "mlx-community/Qwen3-8B-4bit", files)
+    with pytest.raises(EngineFailure) as err:
+        check_model_folder(str(snap))
+    assert "model-00002-of-00002.safetensors (listed in" in err.value.message
+    assert "from mlx-community/Qwen3-8B-4bit: the download is incomplete" in err.value.message
+    assert snap.name not in err.value.message
