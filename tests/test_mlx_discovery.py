@@ -328,13 +328,25 @@ def mlx_pair(tmp_path) -> tuple[md.FoundModel, md.FoundModel]:
             found["mlx-community/DeepSeek-R1-Distill-Qwen-14B-4bit"])  # fmt: skip
 
 
+def _window(qtbot: Any, tmp_path: Path, profile: Path, models: list, client: Any = None) -> Any:
+    """The real main window on a scripted client, with this hardware and these models found."""
+    from app.core.chat_store import ChatStore
+    from app.ui.main_window import MainWindow
+    from app.ui.scripted_engine import ScriptedClient
+
+    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), client or ScriptedClient(), n_ctx=4096)
+    qtbot.addWidget(w)
+    w.choice_env = model_choice.ChoiceEnv(profile=model_choice.read_profile_file(profile))
+    w.discovery = lambda: list(models)
+    w.show()
+    return w
+
+
 def test_refresh_auto_gives_mlx_sides_the_mlx_engine_without_reading_a_gguf_header(
     qtbot, tmp_path, mlx_pair, monkeypatch
 ):
     from PySide6.QtCore import Qt
 
-    from app.core.chat_store import ChatStore
-    from app.ui.main_window import MainWindow
     from app.ui.scripted_engine import ScriptedClient
 
     small, big = mlx_pair
@@ -346,11 +358,7 @@ def test_refresh_auto_gives_mlx_sides_the_mlx_engine_without_reading_a_gguf_head
 
     monkeypatch.setattr(model_choice, "describe_gguf", describe_gguf)
     client = ScriptedClient()
-    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), client, n_ctx=4096)
-    qtbot.addWidget(w)
-    w.choice_env = model_choice.ChoiceEnv(profile=model_choice.read_profile_file(MAC))
-    w.discovery = lambda: [small, big]
-    w.show()
+    w = _window(qtbot, tmp_path, MAC, [small, big], client)
     w.refresh_auto()
     qtbot.waitUntil(lambda: w.composer.model_choice.isVisible(), timeout=10_000)
     pair = w.controller.router.pair
@@ -373,15 +381,7 @@ def test_refresh_auto_gives_mlx_sides_the_mlx_engine_without_reading_a_gguf_head
 
 
 def test_without_mlx_installed_auto_leaves_mlx_models_out(qtbot, tmp_path, mlx_pair):
-    from app.core.chat_store import ChatStore
-    from app.ui.main_window import MainWindow
-    from app.ui.scripted_engine import ScriptedClient
-
-    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), ScriptedClient())
-    qtbot.addWidget(w)
-    w.choice_env = model_choice.ChoiceEnv(profile=model_choice.read_profile_file(LAPTOP))
-    w.discovery = lambda: list(mlx_pair)
-    w.show()
+    w = _window(qtbot, tmp_path, LAPTOP, list(mlx_pair))
     offered: list[Any] = []
     w.controller.set_auto_pair = offered.append  # type: ignore[method-assign]
     w.refresh_auto()
@@ -393,19 +393,12 @@ def test_without_mlx_installed_auto_leaves_mlx_models_out(qtbot, tmp_path, mlx_p
 
 def test_a_gguf_small_model_and_an_mlx_big_one_each_load_with_their_engine(qtbot, tmp_path,
                                                                           mlx_pair):  # fmt: skip
-    from app.core.chat_store import ChatStore
     from app.core.model_discovery import read_model
-    from app.ui.main_window import MainWindow
-    from app.ui.scripted_engine import ScriptedClient
     from scripted import write_scripted_gguf
 
     gguf = read_model(write_scripted_gguf(tmp_path / "Scripted-R1-1.5B.gguf", "answer"), "added")
     _, big = mlx_pair
-    w = MainWindow(ChatStore(tmp_path / "chats.sqlite3"), ScriptedClient())
-    qtbot.addWidget(w)
-    w.choice_env = model_choice.ChoiceEnv(profile=model_choice.read_profile_file(MAC))
-    w.discovery = lambda: [gguf, big]
-    w.show()
+    w = _window(qtbot, tmp_path, MAC, [gguf, big])
     w.refresh_auto()
     qtbot.waitUntil(lambda: w.composer.model_choice.isVisible(), timeout=10_000)
     pair = w.controller.router.pair
