@@ -307,3 +307,31 @@ def test_an_mlx_model_is_listed_loaded_with_the_mlx_engine_shown_and_deleted(
     assert "Delete Qwen3-8B (4bit)?" in asked[0] and not snap.exists()
     qtbot.waitUntil(lambda: "mlx" not in {x.format for x in m.models}, timeout=10_000)
     w.close()
+
+
+def test_a_refresh_during_a_scan_shows_the_newer_list_and_the_buttons_work(qtbot, tmp_path, stores):
+    import threading
+
+    w = make_window(qtbot, tmp_path, stores)
+    m = open_manager(qtbot, w)
+    assert len(m.models) == 3
+    gate = threading.Event()
+    scans: list[int] = []
+
+    def slow_discovery(last_used=None):
+        scans.append(1)
+        if len(scans) == 1:
+            gate.wait(10)  # the first scan is still running when the list changes
+        found = md.discover_models(**stores, last_used=last_used or {})
+        return [x for x in found if x.source != "ollama"] if len(scans) > 1 else found
+
+    m.discover = slow_discovery
+    m.refresh()
+    qtbot.waitUntil(lambda: bool(scans), timeout=5_000)
+    m.refresh()  # asked for while the first scan runs: not dropped
+    with qtbot.waitSignal(m.sig_refreshed, timeout=10_000):
+        gate.set()
+    assert len(scans) == 2 and {x.source for x in m.models} == {"hf-cache", "lmstudio"}
+    # the scan's result counts as the end of the scan, even before its thread has ended
+    assert m.selected is not None and m.verify_button.isEnabled()
+    w.close()

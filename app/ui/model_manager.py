@@ -78,6 +78,8 @@ class ModelManager(QDialog):
         self.discover = discover or model_discovery.discover_models
         self.models: list[model_discovery.FoundModel] = []
         self.task: Task | None = None
+        self._scanning = False  # until the scan's result is shown (its thread ends later)
+        self._rescan = False  # a refresh was asked for during a scan: scan again after it
         # asks the user to confirm; tests replace it
         self.confirm: Callable[[str, str], bool] = self._ask
         # the path of the model loaded in the window (the main window sets it)
@@ -190,16 +192,28 @@ class ModelManager(QDialog):
     def refresh(self) -> None:
         """Scan for models on a worker thread; the table fills when it is done."""
         self.refresh_servers()
-        if self.task is not None and self.task.isRunning():
+        if self._scanning:  # its result may predate what changed: scan again after it
+            self._rescan = True
             return
+        self._scanning = True
         self.status.setText("Looking for models…")
         last_used = self.stats.last_used()
         self.task = Task(lambda: self.discover(last_used=last_used), self)
         self.task.sig_result.connect(self._show)
-        self.task.sig_error.connect(lambda exc, _tb: self._say(f"Could not list models: {exc}"))
+        self.task.sig_error.connect(self._scan_failed)
         self.task.start()
 
+    def _scan_failed(self, exc: Exception, _tb: str) -> None:
+        self._scanning = False
+        self._say(f"Could not list models: {exc}")
+        self._update_buttons()
+
     def _show(self, models: list[model_discovery.FoundModel]) -> None:
+        self._scanning = False
+        if self._rescan:
+            self._rescan = False
+            self.refresh()
+            return
         self.models = list(models)
         self.table.setRowCount(len(self.models))
         loaded = self._loaded_key()
@@ -254,7 +268,7 @@ class ModelManager(QDialog):
 
     def _update_buttons(self) -> None:
         m = self.selected
-        busy = self.task is not None and self.task.isRunning()
+        busy = self._scanning
         for b in (self.delete_button, self.verify_button, self.show_button):
             b.setEnabled(m is not None and not busy)
         ours = m is not None and model_removal.deletable_from_disk(m)
